@@ -1,0 +1,140 @@
+"""What every command shares: global state, the store, output options and rendering."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mobco2.errors import UsageError
+from mobco2.schema import SCHEMA_VERSION
+from mobco2.store import Store
+
+
+@dataclass
+class State:
+    store_path: Path | None = None
+    quiet: bool = False
+    verbose: bool = False
+
+
+STATE = State()
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def store() -> Store:
+    """The store chosen by ``--store``, else ``MOBCO2_HOME``, else the platform default."""
+    return Store(STATE.store_path)
+
+
+def say(message: str) -> None:
+    """Narration on stderr, silenced by --quiet."""
+    if not STATE.quiet:
+        stderr.print(message, highlight=False)
+
+
+def show_progress() -> bool:
+    return not STATE.quiet and sys.stderr.isatty()
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Output one JSON document.")]
+JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Output one JSON object per line.")]
+CsvOpt = Annotated[bool, typer.Option("--csv", help="Output CSV with a header row.")]
+
+
+def output_format(json_: bool, jsonl: bool, csv_: bool) -> str:
+    chosen = [n for n, v in (("json", json_), ("jsonl", jsonl), ("csv", csv_)) if v]
+    if len(chosen) > 1:
+        raise UsageError("use just one of --json, --jsonl or --csv")
+    return chosen[0] if chosen else "table"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def rows_of(data: pa.Table | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(data, pa.Table):
+        return data.to_pylist()
+    return [dict(r) for r in data]
+
+
+def render(
+    data: pa.Table | Sequence[Mapping[str, Any]],
+    fmt: str,
+    *,
+    meta: Mapping[str, Any] | None = None,
+    title: str | None = None,
+    out: io.TextIOBase | None = None,
+) -> None:
+    """Write rows to stdout as a table, JSON, JSON lines or CSV.
+
+    JSON carries ``schema_version`` and ``meta`` (factor set, scope, units…) beside ``rows``;
+    each JSON line carries ``schema_version`` too.
+    """
+    rows = rows_of(data)
+    columns = list(data.column_names) if isinstance(data, pa.Table) else _columns(rows)
+    meta = dict(meta or {})
+    target = out or sys.stdout
+    if fmt == "json":
+        doc = {"schema_version": SCHEMA_VERSION, **_plain(meta), "rows": [_plain(r) for r in rows]}
+        target.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    elif fmt == "jsonl":
+        for r in rows:
+            target.write(json.dumps({"schema_version": SCHEMA_VERSION, **_plain(r)}, ensure_ascii=False) + "\n")
+    elif fmt == "csv":
+        w = csv.writer(target, lineterminator="\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else _plain(r.get(c)) for c in columns])
+    else:
+        table = Table(title=title, show_lines=False, header_style="bold")
+        for c in columns:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*[_cell(r.get(c)) for c in columns])
+        console = stdout if out is None else Console(file=out, soft_wrap=True)
+        console.print(table)
+        if meta:
+            console.print("  ".join(f"{k}: {v}" for k, v in meta.items()), style="dim", highlight=False)
+
+
+def _columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    return cols
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return str(value)

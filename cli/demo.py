@@ -1,0 +1,32 @@
+"""``mobco2 demo``: the whole pipeline on the bundled sample data, in a temporary store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mobco2.demo import run_demo
+from mobco2_cli.common import say
+
+
+def demo_cmd(
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="Build the demo store here and keep it.", show_default=False)
+    ] = None,
+) -> None:
+    """Run import → segment → footprint on the bundled La Rochelle sample and print the report.
+
+    Nothing touches your own store: the demo works in a temporary folder unless --keep names one.
+
+    Example:
+
+        mobco2 demo --keep /tmp/mobco2-demo
+    """
+    report = run_demo(keep, narrate=say)
+    typer.echo(report)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_cmd)

@@ -1,0 +1,112 @@
+"""The ``mobco2`` command: global options, command registration, and the one place errors become
+exit codes (DESIGN §6)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from mobco2 import __version__
+from mobco2.errors import EXIT_FAILURE, Mobco2Error
+from mobco2_cli.common import STATE, stderr
+
+
+class Mobco2Group(TyperGroup):
+    """Translates mobco2 errors into one line on stderr and the documented exit code."""
+
+    def invoke(self, ctx: typer.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except Mobco2Error as e:
+            if STATE.verbose:
+                traceback.print_exc()
+            stderr.print(f"Error: {e.one_line()}", highlight=False, markup=False)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            stderr.print("Interrupted: the store is as it was before this run.", markup=False)
+            ctx.exit(130)
+        except Exception as e:  # a bug: say so in one line, full traceback with -v
+            if type(e).__module__.startswith("typer"):  # usage errors, Exit, Abort: typer reports them
+                raise
+            if STATE.verbose:
+                traceback.print_exc()
+            stderr.print(
+                f"Error: unexpected failure: {type(e).__name__}: {e} — run with -v for the traceback "
+                "and please report it",
+                highlight=False,
+                markup=False,
+            )
+            ctx.exit(EXIT_FAILURE)
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return sorted(super().list_commands(ctx))
+
+
+app = typer.Typer(
+    name="mobco2",
+    cls=Mobco2Group,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help="""Personal mobility carbon accounting from your own location history, on your machine.
+
+Import exports (Google Takeout and Timeline, GPX, TraceMob/e-mission, OwnTracks, GeoJSON, KML,
+FIT, TCX, CSV) into a local store, cut them into trips and legs, give each leg a mode, and
+count its kgCO2e with ADEME's factors.
+
+Example:
+
+\b
+    mobco2 import ~/Downloads/takeout.zip track.gpx
+    mobco2 segment
+    mobco2 footprint --by month
+""",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mobco2 {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    store: Annotated[
+        Path | None,
+        typer.Option("--store", help="Store folder (default: $MOBCO2_HOME or your user data folder).",
+                      show_default=False),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or narration on stderr.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Tracebacks and details on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Global options, set before any command runs."""
+    STATE.store_path = store
+    STATE.quiet = quiet
+    STATE.verbose = verbose
+
+
+def _register() -> None:
+    from mobco2_cli import demo, ingest, store_cmds
+
+    ingest.register(app)
+    store_cmds.register(app)
+    demo.register(app)
+
+
+_register()
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(app(prog_name="mobco2"))

@@ -1,0 +1,194 @@
+"""Settings with provenance: flag > ``MOBCO2_*`` environment > ``config.toml`` > default.
+
+Every setting has a dotted key (``segment.radius_m``); its environment variable is the key in
+upper case with dots as underscores, prefixed ``MOBCO2_`` (``MOBCO2_SEGMENT_RADIUS_M``).
+
+``MOBCO2_HOME`` moves everything: the store defaults to ``$MOBCO2_HOME`` and the config file to
+``$MOBCO2_HOME/config.toml``. Without it the store is ``platformdirs.user_data_dir("mobco2")``
+and the config file ``platformdirs.user_config_dir("mobco2")/config.toml``. ``MOBCO2_CONFIG``
+names a config file explicitly.
+
+Example ``config.toml``::
+
+    [segment]
+    radius_m = 120
+
+    [profile]
+    car_energy = "electric"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from mobco2.errors import ConfigError
+
+APP = "mobco2"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A known setting: its default, type and one line of help (units in the key)."""
+
+    key: str
+    default: Any
+    type: type
+    help: str
+    choices: tuple[str, ...] | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # store
+    Setting("store.lock_timeout_s", 30.0, float, "how long a writer waits for another's lock"),
+    Setting("user.default_id", "me", str, "user id for imports without --user"),
+    # import
+    Setting("import.low_memory", False, bool, "stream big JSON with ijson instead of typed decoding"),
+    Setting("import.max_points_per_file", 500_000_000, int, "refuse files claiming more points"),
+    # segmentation (mobco2.segment)
+    Setting("segment.max_accuracy_m", 200.0, float, "drop points less accurate than this"),
+    Setting("segment.max_speed_mps", 300.0, float, "a point implying more from both neighbours is a spike"),
+    Setting("segment.radius_m", 100.0, float, "stay radius"),
+    Setting("segment.min_duration_s", 300.0, float, "shortest stay"),
+    Setting("segment.gap_s", 600.0, float, "signal loss longer than this is examined as a gap"),
+    Setting("segment.gap_stay_max_speed_mps", 0.5, float, "a gap moving slower than this is a stay"),
+    # emissions (mobco2.emissions)
+    Setting("emissions.factors", "ademe-impactco2-2026-07", str, "factor set id or path"),
+    Setting(
+        "emissions.scope", "full", str, "full | usage | no-contrails", ("full", "usage", "no-contrails")
+    ),
+    Setting("emissions.baseline_mode", "car", str, "mode that savings are counted against"),
+    Setting("profile.car_energy", "combustion", str, "your car", ("combustion", "hybrid", "electric")),
+    Setting("profile.car_size", "medium", str, "your car's size", ("small", "medium", "large", "suv")),
+    Setting(
+        "profile.bus_energy", "combustion", str, "your buses", ("combustion", "electric", "natural-gas")
+    ),
+    Setting("profile.moto_size", "large", str, "your motorbike", ("small", "large")),
+)
+_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+
+
+def env_name(key: str) -> str:
+    return "MOBCO2_" + key.upper().replace(".", "_").replace("-", "_")
+
+
+def home_dir() -> Path | None:
+    home = os.environ.get("MOBCO2_HOME")
+    return Path(home).expanduser() if home else None
+
+
+def default_store_path() -> Path:
+    """The store used without ``--store``: ``$MOBCO2_HOME`` or the platform's user data dir."""
+    home = home_dir()
+    return home if home else Path(platformdirs.user_data_dir(APP))
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("MOBCO2_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = home_dir()
+    return (home if home else Path(platformdirs.user_config_dir(APP))) / "config.toml"
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    try:
+        if setting.type is bool:
+            if isinstance(value, bool):
+                out: Any = value
+            elif str(value).strip().lower() in {"1", "true", "yes", "on"}:
+                out = True
+            elif str(value).strip().lower() in {"0", "false", "no", "off"}:
+                out = False
+            else:
+                raise ValueError(value)
+        else:
+            out = setting.type(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{origin}: {setting.key} = {value!r} is not a valid {setting.type.__name__}",
+            hint=setting.help,
+        ) from None
+    if setting.choices and out not in setting.choices:
+        raise ConfigError(
+            f"{origin}: {setting.key} = {out!r} is not allowed", hint="use one of: " + ", ".join(setting.choices)
+        )
+    return out
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            yield from _flatten(v, key + ".")
+        else:
+            yield key, v
+
+
+@dataclass(frozen=True)
+class Value:
+    key: str
+    value: Any
+    origin: str  # "flag", "env MOBCO2_…", "config /path", "default"
+
+
+class Config:
+    """Resolved settings. ``cfg["segment.radius_m"]`` → value; ``cfg.origin(key)`` → where from."""
+
+    def __init__(self, values: dict[str, Value], path: Path) -> None:
+        self._values = values
+        self.path = path
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._values:
+            raise ConfigError(f"unknown setting {key!r}", hint="see `mobco2 config show`")
+        return self._values[key].value
+
+    def origin(self, key: str) -> str:
+        return self._values[key].origin
+
+    def values(self) -> list[Value]:
+        return [self._values[s.key] for s in SETTINGS]
+
+    def section(self, prefix: str) -> dict[str, Any]:
+        """``cfg.section("segment")`` → ``{"radius_m": 100.0, …}``."""
+        p = prefix.rstrip(".") + "."
+        return {k[len(p) :]: v.value for k, v in self._values.items() if k.startswith(p)}
+
+
+def load(flags: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Resolve every setting. ``flags`` are command-line values (``None`` means not given)."""
+    environ = os.environ if environ is None else environ
+    path = config_path()
+    file_values: dict[str, Any] = {}
+    if path.exists():
+        try:
+            with open(path, "rb") as f:
+                file_values = dict(_flatten(tomllib.load(f)))
+        except (tomllib.TOMLDecodeError, OSError) as e:
+            raise ConfigError(f"cannot read {path}: {e}", hint="fix or remove the file") from None
+        unknown = sorted(set(file_values) - set(_BY_KEY))
+        if unknown:
+            raise ConfigError(
+                f"{path}: unknown setting {unknown[0]!r}", hint="see `mobco2 config show` for valid keys"
+            )
+    flags = flags or {}
+    values: dict[str, Value] = {}
+    for s in SETTINGS:
+        if flags.get(s.key) is not None:
+            values[s.key] = Value(s.key, _coerce(s, flags[s.key], "flag"), "flag")
+        elif env_name(s.key) in environ:
+            origin = f"env {env_name(s.key)}"
+            values[s.key] = Value(s.key, _coerce(s, environ[env_name(s.key)], origin), origin)
+        elif s.key in file_values:
+            origin = f"config {path}"
+            values[s.key] = Value(s.key, _coerce(s, file_values[s.key], origin), origin)
+        else:
+            values[s.key] = Value(s.key, s.default, "default")
+    return Config(values, path)

@@ -1,0 +1,599 @@
+"""The store: a DuckDB catalog over Hive-partitioned Parquet (DESIGN §3).
+
+Layout::
+
+    <root>/catalog.duckdb                       imports journal, labels, settings, migrations,
+                                                and the manifest of live Parquet files
+    <root>/<table>/user_id=U/year=Y/month=M/*.parquet
+    <root>/.staging/<txn>/                      files being written by an open transaction
+    <root>/.lock                                the cross-process lock (flock)
+
+Why a manifest: a Parquet file is visible only once the catalog transaction that lists it has
+committed. Files are written under ``.staging``, fsynced, renamed into their partition, and only
+then does the catalog commit. A run killed at any point leaves either files not in the manifest
+(deleted by the next writer, ignored by readers, whose views are built from the manifest) or a
+committed transaction. Either way the store holds all or none of that transaction.
+
+Locking: readers take a shared ``flock``, writers an exclusive one; a second writer waits up to
+``store.lock_timeout_s`` and then raises :class:`StoreLockedError` (exit 75).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mobco2 import schema
+from mobco2.errors import OutputError, StoreError, StoreLockedError, UsageError
+
+CATALOG = "catalog.duckdb"
+STAGING = ".staging"
+LOCK = ".lock"
+USER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_catalog",
+        """
+        CREATE TABLE imports (
+            import_id VARCHAR PRIMARY KEY,
+            path VARCHAR NOT NULL,
+            sha256 VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            user_id VARCHAR NOT NULL,
+            rows_in BIGINT NOT NULL,
+            rows_added BIGINT NOT NULL,
+            rows_duplicate BIGINT NOT NULL,
+            rows_rejected BIGINT NOT NULL,
+            rows_skipped BIGINT NOT NULL,
+            segments_added BIGINT NOT NULL,
+            visits_added BIGINT NOT NULL,
+            labels_added BIGINT NOT NULL,
+            unmapped_modes VARCHAR,
+            imported_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE INDEX imports_sha ON imports (sha256, user_id);
+        CREATE TABLE labels (
+            label_id VARCHAR PRIMARY KEY,
+            user_id VARCHAR NOT NULL,
+            started_at TIMESTAMPTZ,
+            finished_at TIMESTAMPTZ,
+            trip_id VARCHAR,
+            leg_id VARCHAR,
+            mode VARCHAR,
+            raw_mode VARCHAR,
+            occupancy SMALLINT,
+            vehicle VARCHAR,
+            purpose VARCHAR,
+            origin VARCHAR NOT NULL,
+            set_at TIMESTAMPTZ NOT NULL,
+            import_id VARCHAR
+        );
+        CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
+        CREATE TABLE parquet_files (
+            table_name VARCHAR NOT NULL,
+            path VARCHAR NOT NULL PRIMARY KEY,
+            user_id VARCHAR NOT NULL,
+            year INTEGER NOT NULL,
+            month INTEGER NOT NULL,
+            rows BIGINT NOT NULL,
+            txn VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
+]
+"""Ordered, named catalog migrations. Append new ones; never edit one that has shipped."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_user_id(user_id: str) -> str:
+    """User ids become folder names: letters, digits, ``.``, ``_``, ``-``; at most 64 characters."""
+    if not USER_ID_RE.match(user_id or ""):
+        raise UsageError(
+            f"invalid user id {user_id!r}",
+            hint="use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    return user_id
+
+
+class _FileLock:
+    """A ``flock`` on ``<root>/.lock``, shared or exclusive, with a bounded wait."""
+
+    def __init__(self, path: Path, exclusive: bool, timeout_s: float) -> None:
+        self.path = path
+        self.exclusive = exclusive
+        self.timeout_s = timeout_s
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        op = (fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        deadline = time.monotonic() + self.timeout_s
+        delay = 0.01
+        while True:
+            try:
+                fcntl.flock(fd, op)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _read_holder(self.path)
+                    os.close(fd)
+                    raise StoreLockedError(
+                        f"the store {self.path.parent} is busy: another mobco2 process{holder} holds its lock",
+                        hint=f"waited {self.timeout_s:g} s; try again later, or raise "
+                        "MOBCO2_STORE_LOCK_TIMEOUT_S",
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+        self.fd = fd
+        if self.exclusive:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {_now().isoformat()}\n".encode())
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        text = path.read_text().split()
+    except OSError:
+        return ""
+    return f" (pid {text[0]}, since {text[1]})" if len(text) >= 2 else ""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+@dataclass
+class _PendingFile:
+    table: str
+    staged: Path
+    final_rel: str
+    user_id: str
+    year: int
+    month: int
+    rows: int
+
+
+class Writer:
+    """An open write transaction. See the module docstring for the commit protocol."""
+
+    def __init__(self, store: Store, con: duckdb.DuckDBPyConnection) -> None:
+        self.store = store
+        self.con = con
+        self._begin()
+
+    def _begin(self) -> None:
+        self.txn = f"{int(time.time())}-{uuid.uuid4().hex[:12]}"
+        self.staging = self.store.root / STAGING / self.txn
+        self._pending: list[_PendingFile] = []
+        self._obsolete: list[str] = []
+        self.con.execute("BEGIN TRANSACTION")
+
+    # -- Parquet tables ------------------------------------------------------------------
+    def append(self, table: str, data: pa.Table | str) -> int:
+        """Add rows to a Parquet table; returns the number of rows written.
+
+        ``data`` is an Arrow table (conformed to the table's schema) or a SQL ``SELECT`` over this
+        connection. Rows are partitioned by user and by the UTC year/month of the table's time
+        column (year 0, month 0 for rows without a time).
+        """
+        if table not in schema.PARQUET_TABLES:
+            raise ValueError(f"not a Parquet table: {table}")
+        target = schema.PARQUET_TABLES[table]
+        tcol = schema.TIME_COLUMN[table]
+        if isinstance(data, pa.Table):
+            if data.num_rows == 0:
+                return 0
+            data = schema.conform(data, target)
+            users = set(data.column("user_id").unique().to_pylist())
+            for u in users:
+                check_user_id(u)
+            name = f"__append_{uuid.uuid4().hex[:8]}"
+            self.con.register(name, data)
+            query = f"SELECT * FROM {name}"
+        else:
+            name = None
+            query = data
+        cols = ", ".join(f'"{f.name}"' for f in target if f.name != "user_id")
+        out = self.staging / table
+        out.mkdir(parents=True, exist_ok=True)
+        sql = f"""
+            COPY (
+                SELECT user_id, {cols},
+                       coalesce(year("{tcol}"), 0)::INTEGER AS year,
+                       coalesce(month("{tcol}"), 0)::INTEGER AS month
+                FROM ({query})
+            ) TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (user_id, year, month),
+                          OVERWRITE_OR_IGNORE, FILENAME_PATTERN '{self.txn}-{{uuid}}',
+                          ROW_GROUP_SIZE 262144)
+        """
+        try:
+            self.con.execute(sql)
+        except duckdb.IOException as e:
+            raise OutputError(f"cannot write to the store {self.store.root}: {e}") from None
+        finally:
+            if name:
+                self.con.unregister(name)
+        return self._collect(table, out)
+
+    def _collect(self, table: str, out: Path) -> int:
+        known = {p.staged for p in self._pending}
+        added = 0
+        for f in sorted(out.rglob("*.parquet")):
+            if f in known:
+                continue
+            rel = f.relative_to(self.staging)
+            parts = dict(p.split("=", 1) for p in rel.parts[1:-1])
+            rows = pq.read_metadata(f).num_rows
+            self._pending.append(
+                _PendingFile(
+                    table, f, str(rel), parts["user_id"], int(parts["year"]), int(parts["month"]), rows
+                )
+            )
+            added += rows
+        return added
+
+    def replace(self, table: str, data: pa.Table, *, user_id: str, months: Iterable[tuple[int, int]]) -> int:
+        """Replace every file of ``user_id``'s ``months`` partitions of ``table`` with ``data``.
+
+        Rows of ``data`` outside those partitions are an error (they would duplicate rows kept
+        in other partitions).
+        """
+        months = sorted(set(months))
+        check_user_id(user_id)
+        for y, m in months:
+            rows = self.con.execute(
+                "SELECT path FROM parquet_files WHERE table_name=? AND user_id=? AND year=? AND month=?",
+                [table, user_id, y, m],
+            ).fetchall()
+            self._obsolete.extend(r[0] for r in rows)
+            self.con.execute(
+                "DELETE FROM parquet_files WHERE table_name=? AND user_id=? AND year=? AND month=?",
+                [table, user_id, y, m],
+            )
+        before = len(self._pending)
+        n = self.append(table, data)
+        wanted = {(user_id, y, m) for y, m in months}
+        for p in self._pending[before:]:
+            if (p.user_id, p.year, p.month) not in wanted:
+                raise ValueError(
+                    f"replace({table}): a row falls in {p.user_id}/{p.year}-{p.month:02d}, "
+                    "outside the partitions being replaced"
+                )
+        return n
+
+    # -- commit ------------------------------------------------------------------------------
+    def commit(self) -> None:
+        """Make everything since the last commit durable and visible, then start a new transaction."""
+        self._publish()
+        self.con.execute("COMMIT")
+        self._cleanup()
+        self.store._refresh_views(self.con)
+        self._begin()
+
+    def _publish(self) -> None:
+        root = self.store.root
+        created = _now()
+        dirs: set[Path] = set()
+        for p in self._pending:
+            with open(p.staged, "rb") as fh:
+                os.fsync(fh.fileno())
+            final = root / p.final_rel
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p.staged, final)
+            dirs.add(final.parent)
+            self.con.execute(
+                "INSERT INTO parquet_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [p.table, p.final_rel, p.user_id, p.year, p.month, p.rows, self.txn, created],
+            )
+        for d in dirs:
+            _fsync_dir(d)
+
+    def _cleanup(self) -> None:
+        for rel in self._obsolete:
+            with contextlib.suppress(FileNotFoundError):
+                (self.store.root / rel).unlink()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def rollback(self) -> None:
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("ROLLBACK")
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self._pending = []
+        self._obsolete = []
+
+
+class Store:
+    """A mobco2 store at ``path`` (created on first use).
+
+    Example::
+
+        store = Store("~/mobco2-store")
+        with store.reader() as con:
+            con.execute("select count(*) from points").fetchone()
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout_s: float | None = None):
+        from mobco2 import config
+
+        self.root = Path(path).expanduser() if path is not None else config.default_store_path()
+        if lock_timeout_s is None:
+            lock_timeout_s = float(config.load()["store.lock_timeout_s"])
+        self.lock_timeout_s = lock_timeout_s
+        self._writer: Writer | None = None
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / CATALOG
+
+    # -- opening -----------------------------------------------------------------------------
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot create the store at {self.root}: {e.strerror}") from None
+        if not self.catalog_path.exists() or self._pending_migrations_possible():
+            with self._locked(exclusive=True):
+                con = _connect(self.catalog_path, read_only=False)
+                try:
+                    self._migrate(con)
+                finally:
+                    con.close()
+        self._ready = True
+
+    def _pending_migrations_possible(self) -> bool:
+        # Cheap check without the write lock: open read-only and compare migration names.
+        try:
+            with self._locked(exclusive=False):
+                con = _connect(self.catalog_path, read_only=True)
+                try:
+                    done = {r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()}
+                finally:
+                    con.close()
+        except duckdb.Error:
+            return True
+        return any(name not in done for name, _ in MIGRATIONS)
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"
+        )
+        done = {r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()}
+        unknown = done - {name for name, _ in MIGRATIONS}
+        if unknown:
+            raise StoreError(
+                f"the store {self.root} was written by a newer mobco2 (migration {sorted(unknown)[0]})",
+                hint="upgrade mobco2",
+            )
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, _now()])
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+    @contextlib.contextmanager
+    def _locked(self, exclusive: bool) -> Iterator[None]:
+        lock = _FileLock(self.root / LOCK, exclusive, self.lock_timeout_s)
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection with views over every table (shared lock)."""
+        if self._writer is not None:  # this process is writing: read through its connection
+            yield self._writer.con
+            return
+        self._ensure()
+        with self._locked(exclusive=False):
+            con = _connect(self.catalog_path, read_only=True)
+            try:
+                self._refresh_views(con)
+                yield con
+            finally:
+                con.close()
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Writer]:
+        """A write transaction (exclusive lock); commits on normal exit, rolls back on error."""
+        if self._writer is not None:
+            raise RuntimeError("this Store already has an open writer")
+        self._ensure()
+        with self._locked(exclusive=True):
+            con = _connect(self.catalog_path, read_only=False)
+            try:
+                self._recover(con)
+                self._refresh_views(con)
+                w = Writer(self, con)
+                self._writer = w
+                try:
+                    yield w
+                except BaseException:
+                    w.rollback()
+                    raise
+                else:
+                    w._publish()
+                    con.execute("COMMIT")
+                    w._cleanup()
+                finally:
+                    self._writer = None
+            finally:
+                con.close()
+
+    # -- views -------------------------------------------------------------------------------
+    def _refresh_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        rows = con.execute("SELECT table_name, path FROM parquet_files ORDER BY path").fetchall()
+        by_table: dict[str, list[str]] = {t: [] for t in schema.PARQUET_TABLES}
+        for t, p in rows:
+            by_table.setdefault(t, []).append(str(self.root / p))
+        for table, sch in schema.PARQUET_TABLES.items():
+            files = by_table.get(table, [])
+            cols = ", ".join(f'"{f.name}"' for f in sch)
+            if files:
+                listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                src = (
+                    f"read_parquet([{listing}], hive_partitioning=true, "
+                    "hive_types={'user_id': VARCHAR, 'year': INTEGER, 'month': INTEGER})"
+                )
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {cols}, year, month FROM {src}")
+            else:
+                empty = f"__empty_{table}"
+                con.register(empty, sch.append(pa.field("year", pa.int32())).append(
+                    pa.field("month", pa.int32())).empty_table())
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {cols}, year, month FROM {empty}")
+
+    # -- recovery and checks ----------------------------------------------------------------------
+    def _recover(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        """Delete what an interrupted run left: staging folders and files not in the manifest."""
+        shutil.rmtree(self.root / STAGING, ignore_errors=True)
+        live = {r[0] for r in con.execute("SELECT path FROM parquet_files").fetchall()}
+        removed = []
+        for table in schema.PARQUET_TABLES:
+            base = self.root / table
+            if not base.is_dir():
+                continue
+            for f in base.rglob("*.parquet"):
+                rel = str(f.relative_to(self.root))
+                if rel not in live:
+                    f.unlink()
+                    removed.append(rel)
+        return removed
+
+    def check(self) -> list[str]:
+        """Integrity problems, or an empty list when the store is sound.
+
+        Checks that every file in the manifest exists with its recorded row count, that no
+        unlisted Parquet file lies in the data folders (left by an interrupted run and not yet
+        cleaned), and that each import's journal row count matches its rows in ``points``.
+        """
+        problems: list[str] = []
+        with self.reader() as con:
+            for table, rel, rows in con.execute(
+                "SELECT table_name, path, rows FROM parquet_files"
+            ).fetchall():
+                f = self.root / rel
+                if not f.exists():
+                    problems.append(f"missing file {rel} ({table})")
+                    continue
+                try:
+                    n = pq.read_metadata(f).num_rows
+                except Exception as e:
+                    problems.append(f"unreadable file {rel}: {e}")
+                    continue
+                if n != rows:
+                    problems.append(f"{rel}: {n} rows, manifest says {rows}")
+            live = {r[0] for r in con.execute("SELECT path FROM parquet_files").fetchall()}
+            for table in schema.PARQUET_TABLES:
+                base = self.root / table
+                if base.is_dir():
+                    for f in base.rglob("*.parquet"):
+                        if str(f.relative_to(self.root)) not in live:
+                            problems.append(f"unlisted file {f.relative_to(self.root)} (interrupted run)")
+            mismatch = con.execute(
+                """
+                SELECT i.import_id, i.rows_added, coalesce(p.n, 0)
+                FROM imports i LEFT JOIN (
+                    SELECT import_id, count(*) AS n FROM points GROUP BY import_id
+                ) p USING (import_id)
+                WHERE i.rows_added <> coalesce(p.n, 0)
+                """
+            ).fetchall()
+            for imp, expected, got in mismatch:
+                problems.append(f"import {imp}: journal says {expected} points, store holds {got}")
+        return problems
+
+    def info(self) -> dict[str, object]:
+        """Row counts per table and the number of imports."""
+        out: dict[str, object] = {"store": str(self.root)}
+        with self.reader() as con:
+            for table in schema.PARQUET_TABLES:
+                out[f"{table}_rows"] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            out["imports"] = con.execute("SELECT count(*) FROM imports").fetchone()[0]
+            out["labels"] = con.execute("SELECT count(*) FROM labels").fetchone()[0]
+            out["users"] = [
+                r[0] for r in con.execute("SELECT DISTINCT user_id FROM points ORDER BY 1").fetchall()
+            ]
+        return out
+
+    def query(self, sql: str, params: list[object] | None = None) -> pa.Table:
+        """Run a read-only query over the store's views; the result as an Arrow table."""
+        with self.reader() as con:
+            return con.sql(sql, params=params or None).to_arrow_table()
+
+
+    def sql(self, query: str) -> pa.Table:
+        """Run one read-only ``SELECT`` written by the user over the store's views.
+
+        The views are ``points``, ``source_segments``, ``source_visits``, ``stays``, ``trips``,
+        ``legs``, and the catalog tables ``imports`` and ``labels``. Anything that would write is
+        refused (exit 2).
+        """
+        with self.reader() as con:
+            try:
+                statements = con.extract_statements(query)
+            except duckdb.Error as e:
+                raise UsageError(f"SQL error: {_first_line(e)}", hint="check the query") from None
+            allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+            if len(statements) != 1 or statements[0].type not in allowed:
+                raise UsageError(
+                    "only one read-only SELECT query is allowed",
+                    hint="the store changes only through mobco2 commands",
+                )
+            try:
+                return con.sql(query).to_arrow_table()
+            except duckdb.Error as e:
+                raise UsageError(f"SQL error: {_first_line(e)}", hint="tables: " + ", ".join(VIEWS)) from None
+
+
+VIEWS = (*schema.PARQUET_TABLES, "imports", "labels")
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
