@@ -97,11 +97,14 @@ def main(
 
 
 def _register() -> None:
-    from mobco2_cli import demo, ingest, store_cmds
+    from mobco2_cli import demo, emissions, ingest, segment, store_cmds, tables_cmds
 
     ingest.register(app)
     store_cmds.register(app)
+    tables_cmds.register(app)
     demo.register(app)
+    emissions.register(app)
+    segment.register(app)
 
 
 _register()

@@ -95,6 +95,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # mobco2.segment: one row per user and month segmented (no key: rows are deleted and
+        # re-inserted within one transaction, which DuckDB's eager key checks would refuse)
+        "0002_segment_state",
+        """
+        CREATE TABLE segment_state (
+            user_id VARCHAR NOT NULL,
+            year INTEGER NOT NULL,
+            month INTEGER NOT NULL,
+            fingerprint VARCHAR NOT NULL,
+            params_hash VARCHAR NOT NULL,
+            segmented_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 """Ordered, named catalog migrations. Append new ones; never edit one that has shipped."""
 
@@ -472,7 +487,11 @@ class Store:
         rows = con.execute("SELECT table_name, path FROM parquet_files ORDER BY path").fetchall()
         by_table: dict[str, list[str]] = {t: [] for t in schema.PARQUET_TABLES}
         for t, p in rows:
-            by_table.setdefault(t, []).append(str(self.root / p))
+            path = self.root / p
+            # A listed file that vanished (disk trouble, a user's rm) must not make every query
+            # fail: it is left out here and reported by check().
+            if path.exists():
+                by_table.setdefault(t, []).append(str(path))
         for table, sch in schema.PARQUET_TABLES.items():
             files = by_table.get(table, [])
             cols = ", ".join(f'"{f.name}"' for f in sch)
@@ -509,12 +528,14 @@ class Store:
     def check(self) -> list[str]:
         """Integrity problems, or an empty list when the store is sound.
 
-        Checks that every file in the manifest exists with its recorded row count, that no
-        unlisted Parquet file lies in the data folders (left by an interrupted run and not yet
-        cleaned), and that each import's journal row count matches its rows in ``points``.
+        First clears what an interrupted run may have left (staging folders, files no committed
+        transaction lists — invisible to readers anyway), then checks that every file in the
+        manifest exists with its recorded row count and that each import's journal count
+        matches its rows in ``points``. Takes the write lock.
         """
         problems: list[str] = []
-        with self.reader() as con:
+        with self.writer() as w:
+            con = w.con
             for table, rel, rows in con.execute(
                 "SELECT table_name, path, rows FROM parquet_files"
             ).fetchall():
@@ -529,13 +550,8 @@ class Store:
                     continue
                 if n != rows:
                     problems.append(f"{rel}: {n} rows, manifest says {rows}")
-            live = {r[0] for r in con.execute("SELECT path FROM parquet_files").fetchall()}
-            for table in schema.PARQUET_TABLES:
-                base = self.root / table
-                if base.is_dir():
-                    for f in base.rglob("*.parquet"):
-                        if str(f.relative_to(self.root)) not in live:
-                            problems.append(f"unlisted file {f.relative_to(self.root)} (interrupted run)")
+            if problems:
+                return problems
             mismatch = con.execute(
                 """
                 SELECT i.import_id, i.rows_added, coalesce(p.n, 0)
@@ -547,6 +563,11 @@ class Store:
             ).fetchall()
             for imp, expected, got in mismatch:
                 problems.append(f"import {imp}: journal says {expected} points, store holds {got}")
+            orphans = con.execute(
+                "SELECT DISTINCT import_id FROM points WHERE import_id NOT IN (SELECT import_id FROM imports)"
+            ).fetchall()
+            for (imp,) in orphans:
+                problems.append(f"points of import {imp} have no journal entry")
         return problems
 
     def info(self) -> dict[str, object]:
@@ -554,9 +575,9 @@ class Store:
         out: dict[str, object] = {"store": str(self.root)}
         with self.reader() as con:
             for table in schema.PARQUET_TABLES:
-                out[f"{table}_rows"] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            out["imports"] = con.execute("SELECT count(*) FROM imports").fetchone()[0]
-            out["labels"] = con.execute("SELECT count(*) FROM labels").fetchone()[0]
+                out[f"{table}_rows"] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+            out["imports"] = con.execute("SELECT count(*) FROM imports").fetchall()[0][0]
+            out["labels"] = con.execute("SELECT count(*) FROM labels").fetchall()[0][0]
             out["users"] = [
                 r[0] for r in con.execute("SELECT DISTINCT user_id FROM points ORDER BY 1").fetchall()
             ]

@@ -488,7 +488,7 @@ def _write_points(w: Writer, pts_sql: str, total: int, result: FileResult, dry_r
           ON f.user_id = e.user_id AND f.k_ts = e.k_ts AND f.k_lat = e.k_lat AND f.k_lon = e.k_lon
     """
     if dry_run:
-        result.added = con.execute(f"SELECT count(*) FROM ({new_sql})").fetchone()[0]
+        result.added = con.execute(f"SELECT count(*) FROM ({new_sql})").fetchall()[0][0]
     else:
         result.added = w.append("points", new_sql)
     result.duplicate = total - result.added
@@ -513,7 +513,7 @@ def _write_spans_and_labels(w: Writer, staged: _Staged, result: FileResult, dry_
         """
         try:
             if dry_run:
-                setattr(result, attr, con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0])
+                setattr(result, attr, con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0])
             else:
                 setattr(result, attr, w.append(table, sql))
         finally:
@@ -532,9 +532,9 @@ def _write_spans_and_labels(w: Writer, staged: _Staged, result: FileResult, dry_
                       AND e.mode IS NOT DISTINCT FROM n.mode AND e.purpose IS NOT DISTINCT FROM n.purpose)
             """
             if dry_run:
-                result.labels_added = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+                result.labels_added = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
             else:
-                before = con.execute("SELECT count(*) FROM labels").fetchone()[0]
+                before = con.execute("SELECT count(*) FROM labels").fetchall()[0][0]
                 con.execute(
                     f"""INSERT INTO labels
                         SELECT '{result.import_id}-' || row_number() OVER () AS label_id,
@@ -542,7 +542,7 @@ def _write_spans_and_labels(w: Writer, staged: _Staged, result: FileResult, dry_
                                vehicle, purpose, origin, set_at, '{result.import_id}' AS import_id
                         FROM ({sql})"""
                 )
-                result.labels_added = con.execute("SELECT count(*) FROM labels").fetchone()[0] - before
+                result.labels_added = con.execute("SELECT count(*) FROM labels").fetchall()[0][0] - before
         finally:
             con.unregister("__new_labels")
 

@@ -1,0 +1,114 @@
+"""``mobco2 trips list/show/label`` and ``mobco2 export``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mobco2.errors import UsageError
+from mobco2.export.tables import FORMATS, TABLES, export_table, list_rows, trip_detail
+from mobco2_cli.common import CsvOpt, JsonlOpt, JsonOpt, output_format, render, say, store
+
+SinceOpt = Annotated[str | None, typer.Option("--since", help="First day, YYYY-MM-DD (UTC).", show_default=False)]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Last day, YYYY-MM-DD (UTC).", show_default=False)]
+UserOpt = Annotated[str | None, typer.Option("--user", help="Only this user.", show_default=False)]
+
+
+def parse_day(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not a date", hint="write it as YYYY-MM-DD") from None
+
+
+trips_app = typer.Typer(
+    help="List, inspect and label trips.\n\nExample:\n\n    mobco2 trips list --since 2025-09-01 --mode car",
+    no_args_is_help=True,
+)
+
+_LIST_COLUMNS = ("trip_id", "started_at", "finished_at", "distance_m", "main_mode", "n_legs", "co2e_kg", "purpose")
+
+
+@trips_app.command("list")
+def trips_list(
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="Only trips whose main mode is this.")] = None,
+    user: UserOpt = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many trips.")] = None,
+    json_: JsonOpt = False,
+    jsonl: JsonlOpt = False,
+    csv_: CsvOpt = False,
+) -> None:
+    """List trips in local time, with distance, main mode and emissions.
+
+    Example:
+
+        mobco2 trips list --since 2025-09-01 --until 2025-09-30 --csv
+    """
+    fmt = output_format(json_, jsonl, csv_)
+    rows = list_rows(store(), "trips", user_id=user, since=parse_day(since, "--since"),
+                     until=parse_day(until, "--until"), mode=mode, limit=limit)
+    if fmt == "table":
+        rows = [{k: r.get(k) for k in _LIST_COLUMNS} for r in rows]
+    render(rows, fmt, title="trips")
+
+
+@trips_app.command("show")
+def trips_show(
+    trip_id: Annotated[str, typer.Argument(help="A trip id from `mobco2 trips list`.", show_default=False)],
+    json_: JsonOpt = False,
+) -> None:
+    """One trip and each of its legs: mode, why (mode_source), distance, emissions.
+
+    Example:
+
+        mobco2 trips show 3f9c2a1b7e4d
+    """
+    trip = trip_detail(store(), trip_id)
+    if json_:
+        render([trip], "json")
+        return
+    legs = trip.pop("legs")
+    render([trip], "table", title=f"trip {trip_id}")
+    render(legs, "table", title="legs")
+
+
+export_app_help = "Export a table of the store to a file or stdout."
+
+
+def export_cmd(
+    table: Annotated[str, typer.Argument(help="points, stays, trips or legs.", show_default=False)],
+    format: Annotated[str, typer.Option("--format", help="csv, parquet, geojson, gpx or jsonl.")] = "csv",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output file (default: stdout).", show_default=False)
+    ] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    user: UserOpt = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="Only trips/legs of this mode.")] = None,
+) -> None:
+    """Export points, stays, trips or legs; times are ISO 8601 with the local offset.
+
+    Example:
+
+        mobco2 export trips --format jsonl --since 2025-09-01 --out trips.jsonl
+    """
+    if table not in TABLES:
+        raise UsageError(f"unknown table {table!r}", hint="use one of: " + ", ".join(TABLES))
+    if format not in FORMATS:
+        raise UsageError(f"unknown format {format!r}", hint="use one of: " + ", ".join(FORMATS))
+    n = export_table(store(), table, format, out, user_id=user, since=parse_day(since, "--since"),
+                     until=parse_day(until, "--until"), mode=mode)
+    if out is not None:
+        say(f"{n} {table} written to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(trips_app, name="trips")
+    app.command("export")(export_cmd)

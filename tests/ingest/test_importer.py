@@ -1,0 +1,186 @@
+"""The importer end to end on real files in a real store: idempotence, dedup, rollback, hostile input."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import UTC, datetime
+
+import pytest
+
+from mobco2.errors import InputNotFoundError
+from mobco2.ingest import import_paths
+from mobco2.store import Store
+from tests.builders import gpx_text, walk, write_gpx
+
+
+def snapshot(store: Store) -> dict[str, bytes]:
+    """Every file of the store (Parquet and catalog), by relative path, with its bytes."""
+    return {
+        str(p.relative_to(store.root)): p.read_bytes()
+        for p in sorted(store.root.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "store")
+    s.info()
+    return s
+
+
+def test_import_twice_adds_nothing_the_second_time(store, tmp_path):
+    f = write_gpx(tmp_path / "a.gpx", walk(50))
+    first = import_paths(store, [f], user_id="me")
+    assert [r.status for r in first.files] == ["imported"]
+    assert first.total("added") == 50 and first.exit_code == 0
+    second = import_paths(store, [f], user_id="me")
+    assert [r.status for r in second.files] == ["already-imported"]
+    assert second.total("added") == 0
+    assert "1 already-imported" in second.line() and "0 added" in second.line()
+    assert store.sql("select count(*) n from points").to_pylist() == [{"n": 50}]
+    forced = import_paths(store, [f], user_id="me", force=True)
+    assert forced.files[0].status == "imported"
+    assert forced.total("added") == 0 and forced.total("duplicate") == 50
+    assert store.check() == []
+
+
+def test_overlapping_files_add_only_new_points(store, tmp_path):
+    pts = walk(100)
+    a = write_gpx(tmp_path / "a.gpx", pts[:60])
+    b = write_gpx(tmp_path / "b.gpx", pts[40:])
+    import_paths(store, [a], user_id="me")
+    res = import_paths(store, [b], user_id="me")
+    assert res.total("added") == 40 and res.total("duplicate") == 20
+    n = store.sql("select count(*) n, count(distinct ts) t from points").to_pylist()
+    assert n == [{"n": 100, "t": 100}]
+    assert store.check() == []
+
+
+def test_users_are_kept_apart(store, tmp_path):
+    f = write_gpx(tmp_path / "a.gpx", walk(10))
+    import_paths(store, [f], user_id="alice")
+    res = import_paths(store, [f], user_id="bob")
+    assert res.total("added") == 10
+    got = store.sql("select user_id, count(*) n from points group by 1 order by 1").to_pylist()
+    assert got == [{"user_id": "alice", "n": 10}, {"user_id": "bob", "n": 10}]
+
+
+def test_latitude_900_rolls_back_the_file(store, tmp_path):
+    import_paths(store, [write_gpx(tmp_path / "good.gpx", walk(5))], user_id="me")
+    before = snapshot(store)
+    pts = walk(20, start=datetime(2025, 10, 1, tzinfo=UTC))
+    pts[7] = (900.0, pts[7][1], pts[7][2])
+    bad = write_gpx(tmp_path / "bad.gpx", pts)
+    res = import_paths(store, [bad], user_id="me")
+    r = res.files[0]
+    assert r.status == "failed" and res.exit_code == 65
+    assert "bad.gpx" in r.message and "latitude" in r.message and "--allow-rejects" in r.message
+    assert "\n" not in r.message
+    assert snapshot(store) == before
+    allowed = import_paths(store, [bad], user_id="me", allow_rejects=True)
+    assert allowed.exit_code == 0 and allowed.total("added") == 19 and allowed.total("rejected") == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (gpx_text(walk(30))[:-200], "gpx"),  # truncated XML
+        ("<?xml version='1.0'?><gpx><trk><trkseg><trkpt lat='1' lon='2'></trk></gpx>", "gpx"),  # malformed
+        (
+            '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+            '<gpx version="1.1"><wpt lat="1" lon="1"><name>&lol2;</name></wpt></gpx>',
+            "entit",
+        ),
+    ],
+    ids=["truncated", "malformed", "entity-bomb"],
+)
+def test_corrupt_xml_gives_one_line_error_and_changes_nothing(store, tmp_path, content, needle):
+    import_paths(store, [write_gpx(tmp_path / "good.gpx", walk(5))], user_id="me")
+    before = snapshot(store)
+    bad = tmp_path / "bad.gpx"
+    bad.write_text(content)
+    res = import_paths(store, [bad], user_id="me")
+    r = res.files[0]
+    assert r.status == "failed" and r.exit_code == 65, r
+    assert "bad.gpx" in r.message and needle in r.message.lower() and "\n" not in r.message
+    assert snapshot(store) == before
+
+
+def test_zip_with_traversal_member_is_refused_whole(store, tmp_path):
+    z = tmp_path / "takeout.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("Takeout/ok.gpx", gpx_text(walk(10)))
+        zf.writestr("../../evil.gpx", gpx_text(walk(10)))
+    before = snapshot(store)
+    with pytest.raises(Exception, match="outside the archive") as err:
+        import_paths(store, [z], user_id="me")
+    assert getattr(err.value, "exit_code", None) == 65
+    assert snapshot(store) == before
+
+
+def test_zip_bomb_is_refused(store, tmp_path):
+    z = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("Records.json", b"{" + b" " * 50_000_000 + b"}")
+    with pytest.raises(Exception, match="zip bomb") as err:
+        import_paths(store, [z], user_id="me")
+    assert getattr(err.value, "exit_code", None) == 65
+
+
+def test_zip_members_are_imported_and_unrelated_files_skipped(store, tmp_path):
+    z = tmp_path / "takeout.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("Takeout/a.gpx", gpx_text(walk(10)))
+        zf.writestr("Takeout/b.gpx", gpx_text(walk(10, start=datetime(2025, 9, 2, tzinfo=UTC))))
+        zf.writestr("Takeout/notes.txt", "hello, not location history")
+        zf.writestr("Takeout/index.html", "<html></html>")
+    res = import_paths(store, [z], user_id="me")
+    statuses = {r.name.split("!")[1]: r.status for r in res.files}
+    assert statuses == {"Takeout/a.gpx": "imported", "Takeout/b.gpx": "imported", "Takeout/notes.txt": "skipped"}
+    assert res.exit_code == 0 and res.total("added") == 20
+
+
+def test_folder_is_walked_and_gzip_read(store, tmp_path):
+    import gzip
+
+    d = tmp_path / "exports"
+    (d / "sub").mkdir(parents=True)
+    write_gpx(d / "a.gpx", walk(5))
+    (d / "sub" / "b.gpx.gz").write_bytes(gzip.compress(gpx_text(walk(5, lat0=45.0)).encode()))
+    (d / ".hidden.gpx").write_text("ignored")
+    res = import_paths(store, [d], user_id="me")
+    assert sorted(r.status for r in res.files) == ["imported", "imported"]
+    assert res.total("added") == 10
+
+
+def test_missing_path_is_exit_66_before_anything(store, tmp_path):
+    good = write_gpx(tmp_path / "a.gpx", walk(5))
+    before = snapshot(store)
+    with pytest.raises(InputNotFoundError) as err:
+        import_paths(store, [good, tmp_path / "nope.gpx"], user_id="me")
+    assert err.value.exit_code == 66
+    assert snapshot(store) == before
+
+
+def test_unrecognised_named_file_is_exit_65(store, tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("just some text\nnothing here\n")
+    res = import_paths(store, [f], user_id="me")
+    assert res.files[0].status == "failed" and res.exit_code == 65
+    assert "notes.txt" in res.files[0].message and "recognise" in res.files[0].message
+
+
+def test_dry_run_counts_but_stores_nothing(store, tmp_path):
+    f = write_gpx(tmp_path / "a.gpx", walk(12))
+    before = snapshot(store)
+    res = import_paths(store, [f], user_id="me", dry_run=True)
+    assert res.files[0].status == "dry-run" and res.total("added") == 12
+    assert snapshot(store) == before
+
+
+def test_low_memory_mode_gives_the_same_rows(store, tmp_path):
+    f = write_gpx(tmp_path / "a.gpx", walk(300))
+    res = import_paths(store, [f], user_id="me", low_memory=True)
+    assert res.total("added") == 300
+    assert store.check() == []
