@@ -343,6 +343,11 @@ class Writer:
                 (self.store.root / rel).unlink()
         shutil.rmtree(self.staging, ignore_errors=True)
 
+    def discard(self) -> None:
+        """Throw away everything since the last commit and carry on with a fresh transaction."""
+        self.rollback()
+        self._begin()
+
     def rollback(self) -> None:
         with contextlib.suppress(duckdb.Error):
             self.con.execute("ROLLBACK")

@@ -7,10 +7,13 @@ rejects, in which case the valid records land and the rest are counted.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import time
 import uuid
+import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -226,8 +229,7 @@ def _import_one(
         _write(w, staged, result, dry_run)
         if dry_run:
             result.status = "dry-run"
-            w.rollback()
-            w._begin()
+            w.discard()
             return result
         w.con.execute(
             "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -243,8 +245,7 @@ def _import_one(
         result.status = "imported"
         return result
     except UnsupportedFormatError as e:
-        w.rollback()
-        w._begin()
+        w.discard()
         if not cand.explicit:
             result.status = "skipped"
             result.message = e.problem
@@ -252,9 +253,16 @@ def _import_one(
         result.message = e.one_line()
         result.exit_code = e.exit_code
         return result
+    except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as e:
+        # Truncated or corrupt compression: bad input, wherever in the file it shows up.
+        w.discard()
+        err = InputDataError(f"corrupt or truncated compressed data ({e})", path=src.name,
+                             hint="re-download or re-export the file")
+        result.message = err.one_line()
+        result.exit_code = err.exit_code
+        return result
     except Mobco2Error as e:
-        w.rollback()
-        w._begin()
+        w.discard()
         result.message = e.one_line()
         result.exit_code = e.exit_code
         return result

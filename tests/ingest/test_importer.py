@@ -184,3 +184,16 @@ def test_low_memory_mode_gives_the_same_rows(store, tmp_path):
     res = import_paths(store, [f], user_id="me", low_memory=True)
     assert res.total("added") == 300
     assert store.check() == []
+
+
+def test_corrupt_gzip_is_bad_input_not_a_crash(store, tmp_path):
+    import gzip
+
+    data = gzip.compress(gpx_text(walk(200)).encode())
+    f = tmp_path / "cut.gpx.gz"
+    f.write_bytes(data[: len(data) // 2])
+    before = snapshot(store)
+    res = import_paths(store, [f], user_id="me")
+    assert res.files[0].status == "failed" and res.exit_code == 65
+    assert "cut.gpx.gz" in res.files[0].message and "compressed" in res.files[0].message
+    assert snapshot(store) == before
