@@ -10,6 +10,7 @@ import typer
 
 from mobco2.errors import UsageError
 from mobco2.export.tables import FORMATS, TABLES, export_table, list_rows, trip_detail
+from mobco2.labels import set_label
 from mobco2_cli.common import CsvOpt, JsonlOpt, JsonOpt, output_format, render, say, store
 
 SinceOpt = Annotated[str | None, typer.Option("--since", help="First day, YYYY-MM-DD (UTC).", show_default=False)]
@@ -79,7 +80,35 @@ def trips_show(
     render(legs, "table", title="legs")
 
 
-export_app_help = "Export a table of the store to a file or stdout."
+@trips_app.command("label")
+def trips_label(
+    target: Annotated[str, typer.Argument(help="A trip id or leg id.", show_default=False)],
+    mode: Annotated[str | None, typer.Option("--mode", help="walk, bike, car, bus, train, hsr, …")] = None,
+    occupancy: Annotated[
+        int | None, typer.Option("--occupancy", help="People in the vehicle, driver included.", min=1)
+    ] = None,
+    purpose: Annotated[str | None, typer.Option("--purpose", help="work, shopping, leisure, …")] = None,
+    vehicle: Annotated[
+        str | None, typer.Option("--vehicle", help="Energy and/or size: electric, hybrid, petrol small, …")
+    ] = None,
+    user: UserOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Label a trip or a leg: its mode, occupancy, purpose or vehicle. Your label beats any inference,
+    survives re-import and re-segmentation, and changes the footprint at once.
+
+    Example:
+
+        mobco2 trips label t_3f9c2a1b7e4d --mode car --occupancy 3 --purpose work
+    """
+    row = set_label(store(), target, mode=mode, occupancy=occupancy, purpose=purpose, vehicle=vehicle,
+                    user_id=user)
+    if json_:
+        render([row], "json")
+    else:
+        say(f"labelled {target}: " + ", ".join(
+            f"{k}={row[k]}" for k in ("mode", "occupancy", "vehicle", "purpose") if row.get(k) is not None
+        ))
 
 
 def export_cmd(

@@ -1,0 +1,334 @@
+"""Footprint: a store's legs, their emissions recomputed on the fly, totalled by period or mode.
+
+Emissions are recomputed from each leg's mode, distance, occupancy and vehicle every time, so
+choosing another factor set, scope or profile never needs re-segmentation.
+
+Periods are local: each leg counts toward the local day (week, month, year) on which its trip
+started, in the trip's time zone (``trips.tz``, else ``legs.tz``, else UTC, counted in the
+metadata). A trip crossing local midnight therefore counts entirely toward the day it starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mobco2.emissions.compute import compute
+from mobco2.emissions.factors import DEFAULT_SET, FactorSet, check_scope, load_factor_set
+from mobco2.emissions.profile import Baseline, Profile
+from mobco2.errors import UsageError
+from mobco2.schema import SCHEMA_VERSION
+
+BY = ("day", "week", "month", "year", "mode")
+
+_BUCKET = {
+    "day": "strftime(local_start, '%Y-%m-%d')",
+    "week": "strftime(local_start, '%G-W%V')",
+    "month": "strftime(local_start, '%Y-%m')",
+    "year": "strftime(local_start, '%Y')",
+    "mode": "coalesce(mode, 'unknown')",
+}
+
+_LEG_COLUMNS = (
+    "started_at",
+    "finished_at",
+    "mode",
+    "distance_m",
+    "occupancy",
+    "vehicle",
+    "speed_median_mps",
+    "start_lat",
+    "start_lon",
+    "end_lat",
+    "end_lon",
+)
+
+
+@dataclass
+class Footprint:
+    """Rows (one per period or mode), the totals, and the metadata every output echoes."""
+
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_arrow(self) -> pa.Table:
+        return pa.Table.from_pylist(self.rows) if self.rows else pa.table({})
+
+
+def parse_when(value: str | date | datetime | None, what: str) -> date | datetime | None:
+    """``"2024-05-01"`` → a date (a local calendar day); an ISO datetime → a datetime."""
+    if value is None or isinstance(value, date | datetime):
+        return value
+    text = str(value).strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--{what} {text!r} is not a date", hint="use YYYY-MM-DD or an ISO 8601 time") from None
+
+
+def read_legs(
+    store: Any,
+    user_id: str | None = None,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+) -> pa.Table:
+    """Legs of the store with their trip's start and time zone (``trip_started_at``, ``tz``) and a
+    ``trip_code`` numbering distinct (user, trip) pairs. Columns: what emissions and totals need.
+
+    ``since``/``until`` narrow the read with a day of slack on each side (local days can be up to
+    14 h away from UTC); :func:`footprint` applies the exact local bounds.
+    """
+    cols = ", ".join(f"l.{c}" for c in _LEG_COLUMNS)
+    where = ["(CAST(? AS VARCHAR) IS NULL OR l.user_id = ?)"]
+    params: list[Any] = [user_id, user_id]
+    if since is not None:  # a leg starts no earlier than its trip
+        where.append("l.started_at >= CAST(? AS TIMESTAMPTZ)")
+        params.append(_utc_slack(since, -1))
+    if until is not None:  # a leg of a trip started before `until` may start days later
+        where.append("l.started_at < CAST(? AS TIMESTAMPTZ)")
+        params.append(_utc_slack(until, +8))
+    sql = f"""
+        SELECT {cols}, coalesce(t.started_at, l.started_at) AS trip_started_at, coalesce(t.tz, l.tz) AS tz,
+               t.trip_code,
+               -- ids are only needed for legs whose trip row is missing (a million strings cost time)
+               CASE WHEN t.trip_code IS NULL THEN l.user_id || chr(31) || l.trip_id END AS orphan_trip
+        FROM legs l
+        LEFT JOIN (
+            -- one row per trip even if a store ever held a duplicate (a join must not double legs);
+            -- trip_code numbers trips so that totals count them without hashing their ids again
+            SELECT user_id, trip_id, min(started_at) AS started_at, any_value(tz) AS tz,
+                   (row_number() OVER () - 1)::BIGINT AS trip_code
+            FROM trips GROUP BY ALL
+        ) t ON t.user_id = l.user_id AND t.trip_id = l.trip_id
+        WHERE {" AND ".join(where)}
+    """
+    with store.reader() as con:
+        legs = con.sql(sql, params=params).to_arrow_table()
+    code = legs.column("trip_code")
+    if code.null_count:  # legs whose trip row is missing: number them after the known trips
+        known = code.to_numpy(zero_copy_only=False)
+        orphans = np.isnan(known)
+        orphan_ids = legs.column("orphan_trip").filter(pa.array(orphans)).combine_chunks()
+        extra = orphan_ids.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+        base = int(np.nanmax(known)) + 1 if (~orphans).any() else 0
+        known[orphans] = base + extra
+        legs = legs.set_column(legs.column_names.index("trip_code"), "trip_code", pa.array(known.astype(np.int64)))
+    return legs.drop_columns(["orphan_trip"])
+
+
+def _trip_key(table: pa.Table) -> pa.Array:
+    key = pc.binary_join_element_wise(table.column("user_id"), table.column("trip_id"), "\x1f")
+    return key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
+
+
+def _utc_slack(when: date | datetime, days: int) -> datetime:
+    if isinstance(when, datetime):
+        base = when if when.tzinfo else when.replace(tzinfo=ZoneInfo("UTC"))
+    else:
+        base = datetime.combine(when, time(0), tzinfo=ZoneInfo("UTC"))
+    return base + timedelta(days=days)
+
+
+def footprint(
+    store: Any,
+    by: str = "month",
+    factors: str | FactorSet = DEFAULT_SET,
+    scope: str = "full",
+    user_id: str | None = None,
+    since: str | date | datetime | None = None,
+    until: str | date | datetime | None = None,
+    profile: Profile | Mapping[str, str] | None = None,
+    baseline: Baseline | str | None = None,
+) -> Footprint:
+    """Totals of a store's legs by ``day``, ``week``, ``month``, ``year`` (local time) or ``mode``.
+
+    Parameters
+    ----------
+    store : a :class:`mobco2.store.Store`.
+    by : ``day`` | ``week`` (ISO, ``2024-W05``) | ``month`` | ``year`` | ``mode``.
+    factors : factor set id or CSV path (``mobco2 factors list``).
+    scope : ``full`` | ``usage`` | ``no-contrails``.
+    user_id : one user, or None for everyone in the store.
+    since, until : local calendar days, both included (``"2024-05-01"``), or ISO datetimes.
+    profile, baseline : see :func:`mobco2.emissions.compute.compute`.
+
+    Each row has ``km``, ``trips``, ``legs``, ``co2e_kg`` (legs with a factor), ``co2e_low_kg`` and
+    ``co2e_high_kg`` (bounds including legs without one), ``baseline_co2e_kg``, ``saved_co2e_kg``,
+    ``unknown_km`` and ``unknown_share`` (mode unknown or other), ``no_factor_km`` and
+    ``no_factor_legs`` (a known mode the set has no factor for).
+
+    Example::
+
+        fp = footprint(Store("~/mobco2"), by="year", scope="usage")
+        fp.rows[0]["co2e_kg"], fp.meta["factor_set_id"]
+    """
+    if by not in BY:
+        raise UsageError(f"cannot total by {by!r}", hint="use one of: " + ", ".join(BY))
+    check_scope(scope)
+    fs = load_factor_set(factors)
+    prof = Profile.coerce(profile)
+    base = baseline if isinstance(baseline, Baseline) else Baseline(mode=baseline or "car")
+    since_v = parse_when(since, "since")
+    until_v = parse_when(until, "until")
+    legs = read_legs(store, user_id, since_v, until_v)
+    legs = compute(legs, factors=fs, scope=scope, profile=prof, baseline=base)
+    local_us, no_tz = local_start_us(legs)
+    rows, totals = _aggregate(legs, local_us, by, since_v, until_v)
+    meta: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        **fs.meta(),
+        "scope": scope,
+        "by": by,
+        "user_id": user_id,
+        "since": since_v.isoformat() if since_v else None,
+        "until": until_v.isoformat() if until_v else None,
+        "profile": prof.as_dict(),
+        "baseline": {"mode": base.mode, "vehicle": base.vehicle, "occupancy": 1},
+        "modes_without_factor": fs.modes_without_factor(),
+        "legs_without_tz": no_tz,
+        "totals": totals,
+    }
+    return Footprint(rows=rows, totals=totals, meta=meta)
+
+
+US_PER_DAY = 86_400_000_000
+_MEASURES = ("co2e_kg", "co2e_low_kg", "co2e_high_kg", "baseline_co2e_kg", "saved_co2e_kg")
+
+
+def local_start_us(legs: pa.Table) -> tuple[np.ndarray, int]:
+    """Local wall-clock time of each leg's trip start, in µs since 1970, and how many legs had no
+    usable time zone (missing or unknown name: taken as UTC). One conversion per distinct zone."""
+    utc = legs.column("trip_started_at").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    utc_us = utc.to_numpy(zero_copy_only=False).astype(np.int64)
+    local = utc_us.copy()
+    tz = legs.column("tz")
+    tz = (tz.combine_chunks() if isinstance(tz, pa.ChunkedArray) else tz).dictionary_encode()
+    codes = tz.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    converted = np.zeros(len(local), dtype=bool)
+    for k, name in enumerate(tz.dictionary.to_pylist()):
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        mask = codes == k
+        stamps = pd.DatetimeIndex(utc_us[mask].astype("datetime64[us]")).tz_localize("UTC")
+        local[mask] = stamps.tz_convert(name).tz_localize(None).as_unit("us").asi8
+        converted |= mask
+    return local, int((~converted).sum())
+
+
+def _bucket(by: str, local_us: np.ndarray, legs: pa.Table) -> tuple[np.ndarray, Any]:
+    """Integer bucket per leg and a function naming a bucket."""
+    if by == "mode":
+        mode = legs.column("mode")
+        mode = (mode.combine_chunks() if isinstance(mode, pa.ChunkedArray) else mode).dictionary_encode()
+        names = [*mode.dictionary.to_pylist(), "unknown"]
+        codes = mode.indices.fill_null(len(names) - 1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return codes, lambda k: names[k]
+    day = np.floor_divide(local_us, US_PER_DAY)
+    if by == "day":
+        return day, lambda k: (date(1970, 1, 1) + timedelta(days=int(k))).isoformat()
+    if by == "week":
+        monday = day - (day + 3) % 7  # 1970-01-01 was a Thursday
+        return monday, lambda k: "{}-W{:02d}".format(*(date(1970, 1, 1) + timedelta(days=int(k))).isocalendar()[:2])
+    months = local_us.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
+    if by == "month":
+        return months, lambda k: f"{1970 + int(k) // 12:04d}-{int(k) % 12 + 1:02d}"
+    return months // 12, lambda k: f"{1970 + int(k):04d}"
+
+
+def _bounds_us(value: date | datetime | None, is_until: bool) -> tuple[int, bool] | None:
+    """A since/until bound in µs; the flag says whether it compares UTC (aware) or local time."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return int(value.timestamp() * 1_000_000), True
+        local = value
+    else:  # a calendar day: until includes the whole day
+        local = datetime.combine(value + timedelta(days=1 if is_until else 0), time(0))
+    return int((local - datetime(1970, 1, 1)).total_seconds() * 1_000_000), False
+
+
+def _aggregate(
+    legs: pa.Table, local_us: np.ndarray, by: str, since: date | datetime | None, until: date | datetime | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Totals per bucket with numpy: one factorisation, then weighted bincounts."""
+    n = legs.num_rows
+    keep = np.ones(n, dtype=bool)
+    if since is not None or until is not None:
+        utc_us = legs.column("trip_started_at").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        utc_us = utc_us.to_numpy(zero_copy_only=False)
+        for value, is_until in ((since, False), (until, True)):
+            bound = _bounds_us(value, is_until)
+            if bound is not None:
+                at, aware = bound
+                t = utc_us if aware else local_us
+                keep &= (t < at) if is_until else (t >= at)
+    idx = np.flatnonzero(keep)
+    legs = legs.take(idx) if len(idx) < n else legs
+    key, name = _bucket(by, local_us[idx], legs)
+    codes, uniques = pd.factorize(key, sort=True)
+    k = len(uniques)
+
+    def col(name: str) -> np.ndarray:
+        return np.nan_to_num(legs.column(name).to_numpy(zero_copy_only=False).astype(np.float64), nan=0.0)
+
+    status = legs.column("emission_status")
+    unknown = pc.equal(status, "unknown").to_numpy(zero_copy_only=False)
+    no_factor = pc.equal(status, "no_factor").to_numpy(zero_copy_only=False)
+    km = col("distance_m") / 1000.0
+    sums = {"km": km}
+    sums.update({m: col(m) for m in _MEASURES})
+    sums["unknown_km"] = np.where(unknown, km, 0.0)
+    sums["no_factor_km"] = np.where(no_factor, km, 0.0)
+    counts = {"legs": np.ones(len(km)), "no_factor_legs": no_factor.astype(np.float64)}
+    # Trips: distinct (user, trip) per bucket; a trip with legs in two modes counts in both.
+    if "trip_code" in legs.column_names:  # from read_legs
+        trip_codes = legs.column("trip_code").to_numpy(zero_copy_only=False).astype(np.int64)
+    else:
+        trip_codes = _trip_key(legs).dictionary_encode().indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    n_trips = int(trip_codes.max()) + 1 if len(trip_codes) else 1
+    pairs = pd.unique(codes.astype(np.int64) * n_trips + trip_codes)
+    trips = np.bincount(pairs // n_trips, minlength=k)
+
+    per_bucket = {m: np.bincount(codes, weights=w, minlength=k) for m, w in {**sums, **counts}.items()}
+    order = ("km", "trips", "legs", *_MEASURES, "unknown_km", "no_factor_km", "no_factor_legs")
+    rows = []
+    for b in range(k):
+        row: dict[str, Any] = {by: name(uniques[b])}
+        for m in order:
+            row[m] = (
+                int(trips[b]) if m == "trips" else (int(per_bucket[m][b]) if m in counts else float(per_bucket[m][b]))
+            )
+        rows.append(_with_share(row))
+    if by == "mode":
+        rows.sort(key=lambda r: (-r["co2e_kg"], r["mode"]))
+    totals: dict[str, Any] = {m: float(sums[m].sum()) for m in sums}
+    totals.update({m: int(counts[m].sum()) for m in counts})
+    totals["trips"] = len(pd.unique(trip_codes))
+    totals = _with_share({m: totals[m] for m in order})
+    return rows, totals
+
+
+def _with_share(row: dict[str, Any]) -> dict[str, Any]:
+    km = row.get("km") or 0.0
+    out = {}
+    for k, v in row.items():
+        out[k] = v
+        if k == "unknown_km":
+            out["unknown_share"] = (v / km) if km else None
+    return out
