@@ -1,0 +1,399 @@
+"""The pure segmentation pipeline: (points, source segments, labels, params) → stays, trips, legs.
+
+``segment_points`` never touches the store; :mod:`mobco2.segment.store_io` feeds it one month
+(plus margins) at a time. Same input, same output, same IDs:
+
+* ``stay_id`` = ``s_`` + hash(user, start minute); ``trip_id`` = ``t_`` + hash(user, start
+  minute); ``leg_id`` = ``l_`` + hash(user, start minute) — UTC minutes, so a trip keeps its ID
+  when a later import adds a point a few seconds off; two objects in one minute get ``-2``, ``-3``.
+* Source segments with no raw points inside (a day known only from Google's semantic history)
+  become synthetic points at their ends, with the segment's own distance and mode: they flow
+  through the same stays/trips/legs code and can never be part of a stay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from mobco2.schema import LEGS, MODES, STAYS, TRIPS, conform
+from mobco2.segment import infer
+from mobco2.segment import trips as tripmod
+from mobco2.segment.clean import (
+    MODE_CODE,
+    NO_MODE,
+    NO_OFFSET,
+    CleanStats,
+    Track,
+    clean,
+    concat_tracks,
+    to_arrow,
+    track_from_table,
+    ts_to_us,
+)
+from mobco2.segment.geo import haversine_m
+from mobco2.segment.params import SegmentParams
+from mobco2.segment.stays import find_stays
+from mobco2.segment.tz import zones_for
+
+_ABSORB_WALK_M = 200.0
+"""A walk shorter than this between two legs of one inferred vehicle mode is a stop, not a transfer."""
+
+
+@dataclass
+class SegmentResult:
+    stays: pa.Table
+    trips: pa.Table
+    legs: pa.Table
+    clean_stats: CleanStats = field(default_factory=CleanStats)
+    explanations: dict[str, list[dict[str, Any]]] | None = None
+
+
+def make_ids(prefix: str, user_id: str, t_us: np.ndarray) -> np.ndarray:
+    """Stable IDs from the user and the UTC start minute (see the module docstring)."""
+    minutes = (t_us // 60_000_000).tolist()
+    digest = lambda m: hashlib.blake2b(f"{prefix}|{user_id}|{m}".encode(), digest_size=6).hexdigest()  # noqa: E731
+    ids = np.array([f"{prefix}_{digest(m)}" for m in minutes], dtype=object)
+    if ids.size > 1:
+        s = pd.Series(ids)
+        rank = s.groupby(s).cumcount().to_numpy()
+        dup = rank > 0
+        if dup.any():
+            ids[dup] = [f"{i}-{r + 1}" for i, r in zip(ids[dup], rank[dup], strict=True)]
+    return ids
+
+
+def _segment_arrays(segments: pa.Table | None):
+    """Source segments as sorted arrays (start, end, mode code, conf) for per-step hints."""
+    if segments is None or segments.num_rows == 0:
+        return None
+    s0 = ts_to_us(segments.column("started_at"))
+    s1 = ts_to_us(segments.column("finished_at"))
+    modes = segments.column("mode").to_pylist()
+    code = np.array([MODE_CODE.get(m, NO_MODE) if m != "unknown" else NO_MODE for m in modes], np.int16)
+    conf = (
+        segments.column("confidence").cast(pa.float32()).fill_null(0.7).to_numpy(zero_copy_only=False)
+        if "confidence" in segments.column_names
+        else np.full(segments.num_rows, 0.7, np.float32)
+    )
+    order = np.argsort(s0, kind="stable")
+    return s0[order], s1[order], code[order], conf[order]
+
+
+def _synthetic_points(track: Track, segments: pa.Table | None) -> Track | None:
+    """End points of source segments that have fewer than two raw points inside."""
+    if segments is None or segments.num_rows == 0:
+        return None
+    cols = segments.column_names
+    need = ("start_lat", "start_lon", "end_lat", "end_lon")
+    if not all(c in cols for c in need):
+        return None
+    s0 = ts_to_us(segments.column("started_at"))
+    s1 = ts_to_us(segments.column("finished_at"))
+    inside = np.searchsorted(track.t_us, s1, side="right") - np.searchsorted(track.t_us, s0)
+    coords = [segments.column(c).cast(pa.float64()).to_numpy(zero_copy_only=False) for c in need]
+    dist = (
+        segments.column("distance_m").cast(pa.float64()).to_numpy(zero_copy_only=False)
+        if "distance_m" in cols
+        else np.full(s0.size, np.nan)
+    )
+    use = (inside < 2) & np.all(np.isfinite(np.stack(coords)), axis=0) & (s1 > s0)
+    if not use.any():
+        return None
+    seg = _segment_arrays(segments.filter(pa.array(use)))
+    _, _, code, conf = seg if seg is not None else (None, None, None, None)
+    order = np.argsort(s0[use], kind="stable")
+    s0u, s1u = s0[use][order], s1[use][order]
+    la0, lo0, la1, lo1 = (c[use][order] for c in coords)
+    du = dist[use][order]
+    m = s0u.size
+    du = np.where(np.isfinite(du) & (du >= 0), du, haversine_m(la0, lo0, la1, lo1))
+    synth = Track(
+        t_us=np.concatenate([s0u, s1u]),
+        lat=np.concatenate([la0, la1]),
+        lon=np.concatenate([lo0, lo1]),
+        hint=np.concatenate([code, code]).astype(np.int16),
+        hint_conf=np.concatenate([conf, conf]).astype(np.float32),
+        moving=np.concatenate([np.zeros(m, bool), np.ones(m, bool)]),
+        step_m=np.concatenate([np.full(m, np.nan), du]),
+    )
+    # where one segment ends as the next begins, the end comes first: each end point must follow
+    # its own start, since it carries that segment's distance
+    return synth.take(np.lexsort((~synth.moving, synth.t_us)))
+
+
+def _hint_majority(steps: tripmod.Steps, legs: tripmod.Legs):
+    """Per leg: the time-weighted majority hint, its share of the leg's time and mean confidence."""
+    nl = len(legs)
+    nm = len(MODES)
+    sidx, leg_of_step = tripmod.leg_steps(legs)
+    w = np.maximum(steps.dt_s[sidx], 1e-3)
+    hint = steps.hint[sidx]
+    hint_conf = steps.hint_conf[sidx]
+    hinted = hint != NO_MODE
+    tot = np.bincount(leg_of_step, weights=w, minlength=nl)
+    table = np.bincount(
+        leg_of_step[hinted] * nm + hint[hinted], weights=w[hinted], minlength=nl * nm
+    ).reshape(nl, nm)
+    best = table.argmax(axis=1)
+    share = table[np.arange(nl), best] / np.maximum(tot, 1e-9)
+    conf_sum = np.bincount(leg_of_step[hinted], weights=np.nan_to_num(hint_conf[hinted], nan=0.7), minlength=nl)
+    cnt = np.bincount(leg_of_step[hinted], minlength=nl)
+    mode = np.where(table.sum(axis=1) > 0, best, NO_MODE)
+    return mode, share, conf_sum / np.maximum(cnt, 1)
+
+
+def _merge_legs(legs: tripmod.Legs, dec: infer.Decision, dist: np.ndarray):
+    """Absorb short walks between two legs of one inferred mode; merge equal neighbours."""
+    mode, source = dec.mode.copy(), dec.source.copy()
+    n = len(legs)
+    if n >= 3:
+        same_trip = (legs.trip[:-2] == legs.trip[1:-1]) & (legs.trip[1:-1] == legs.trip[2:])
+        mid = np.arange(1, n - 1)
+        absorb = (
+            same_trip
+            & (mode[mid] == "walk")
+            & (source[mid] == "inferred")
+            & (mode[mid - 1] == mode[mid + 1])
+            & (mode[mid - 1] != "walk")
+            & (source[mid - 1] == "inferred")
+            & (source[mid + 1] == "inferred")
+            & (dist[mid] < _ABSORB_WALK_M)
+        )
+        mode[mid[absorb]] = mode[mid[absorb] - 1]
+        dec.note[mid[absorb]] = "a short stop on foot between two legs of the same mode: absorbed"
+    new = np.ones(n, bool)
+    new[1:] = (legs.trip[1:] != legs.trip[:-1]) | (mode[1:] != mode[:-1]) | (source[1:] != source[:-1])
+    g = np.flatnonzero(new)
+    last_of = np.append(g[1:], n) - 1
+    merged = tripmod.Legs(
+        trip=legs.trip[g], lo=legs.lo[g], hi=legs.hi[last_of], first=legs.first[g], last=legs.last[last_of]
+    )
+    keep = lambda a: a[g]  # noqa: E731
+    dec2 = infer.Decision(
+        mode=mode[g],
+        source=source[g],
+        conf=keep(dec.conf),
+        occupancy=keep(dec.occupancy),
+        vehicle=keep(dec.vehicle),
+        evidence_row=keep(dec.evidence_row),
+        rule_idx=keep(dec.rule_idx),
+        note=keep(dec.note),
+    )
+    return merged, dec2
+
+
+def _ts(values: np.ndarray) -> pa.Array:
+    return pa.array(values.astype(np.int64), pa.timestamp("us", tz="UTC"))
+
+
+def _empty_result(stats: CleanStats) -> SegmentResult:
+    return SegmentResult(STAYS.empty_table(), TRIPS.empty_table(), LEGS.empty_table(), stats, {})
+
+
+def segment_points(
+    points: pa.Table | pd.DataFrame,
+    source_segments: pa.Table | pd.DataFrame | None = None,
+    labels: pa.Table | pd.DataFrame | None = None,
+    params: SegmentParams | None = None,
+    *,
+    user_id: str | None = None,
+    explain: bool = False,
+) -> SegmentResult:
+    """Stays, trips and legs (Arrow tables in :mod:`mobco2.schema` shapes) of one user.
+
+    ``points`` needs ``ts``, ``lat``, ``lon`` (other :data:`~mobco2.schema.POINTS` columns are
+    used when present); ``source_segments`` and ``labels`` follow their schemas. ``co2e_kg``,
+    ``baseline_co2e_kg`` and ``factor_id`` are left null for :mod:`mobco2.emissions`.
+    With ``explain`` the result carries, per trip id, why each leg got its mode.
+    """
+    params = params or SegmentParams()
+    pts = to_arrow(points)
+    segs = to_arrow(source_segments) if source_segments is not None else None
+    labs = to_arrow(labels) if labels is not None else None
+    if user_id is None:
+        for t in (pts, segs):
+            if t is not None and "user_id" in t.column_names and t.num_rows:
+                users = t.column("user_id").unique().to_pylist()
+                if len(users) > 1:
+                    raise ValueError(f"segment_points works on one user at a time, got {len(users)}")
+                user_id = users[0]
+                break
+    user_id = user_id or "me"
+    stats = CleanStats()
+    track = clean(track_from_table(pts), params, stats) if pts.num_rows else track_from_table(pts)
+    synth = _synthetic_points(track, segs)
+    if synth is not None:
+        track = concat_tracks([track, synth])
+    if len(track) < 2:
+        return _empty_result(stats)
+    stays = find_stays(track, params)
+    trips = tripmod.build_trips(track, stays, params)
+    seg_arrays = _segment_arrays(segs)
+    steps = tripmod.build_steps(track, trips, params, seg_arrays)
+    legs = tripmod.build_legs(track, steps, params)
+    # trips too short to matter go, with their legs
+    trip_dist = np.bincount(steps.trip, weights=steps.dist_m, minlength=len(trips))
+    ok_trip = trip_dist >= params.min_trip_m
+    t = track.t_us
+    trip_ids_all = make_ids("t", user_id, t[trips.first])
+    keep_leg = ok_trip[legs.trip]
+    legs = tripmod.Legs(*(a[keep_leg] for a in (legs.trip, legs.lo, legs.hi, legs.first, legs.last)))
+    feats = tripmod.leg_features(track, steps, legs, params)
+    hint_mode, hint_share, hint_conf = _hint_majority(steps, legs)
+    ev = infer.gather_evidence(labs, segs)
+    s_us, e_us = t[legs.first], t[legs.last]
+    pre_ids = make_ids("l", user_id, s_us)
+    dec = infer.decide(
+        s_us, e_us, trip_ids_all[legs.trip], pre_ids, feats, hint_mode, hint_share, hint_conf, ev, params
+    )
+    legs, dec = _merge_legs(legs, dec, feats["distance_m"])
+    feats = tripmod.leg_features(track, steps, legs, params)
+    s_us, e_us = t[legs.first], t[legs.last]
+    leg_ids = make_ids("l", user_id, s_us)
+    leg_trip_ids = trip_ids_all[legs.trip]
+    # stays
+    stay_ids = make_ids("s", user_id, stays.start_us)
+    first_off = track.tz_offset_min[stays.first] if len(stays) else np.empty(0, np.int16)
+    stay_tz = zones_for(stays.lat, stays.lon, stays.start_us, first_off)
+    stays_tbl = pa.table(
+        {
+            "user_id": pa.array([user_id] * len(stays), pa.string()),
+            "stay_id": pa.array(stay_ids, pa.string()),
+            "started_at": _ts(stays.start_us),
+            "finished_at": _ts(stays.end_us),
+            "lat": stays.lat,
+            "lon": stays.lon,
+            "n_points": pa.array(stays.n_points.astype(np.int32)),
+            "tz": pa.array(stay_tz, pa.string()),
+        }
+    )
+    # trips
+    kept = np.flatnonzero(ok_trip)
+    nl_per_trip = np.bincount(legs.trip, minlength=len(trips))
+    longest = np.full(len(trips), -1, np.int64)
+    if len(legs):
+        order = np.lexsort((-feats["distance_m"], legs.trip))
+        firsts = np.flatnonzero(np.r_[True, legs.trip[order][1:] != legs.trip[order][:-1]])
+        longest[legs.trip[order][firsts]] = order[firsts]
+    main_mode = np.where(longest >= 0, dec.mode[np.maximum(longest, 0)], None)
+    tf, tl = trips.first[kept], trips.last[kept]
+    trip_tz = zones_for(track.lat[tf], track.lon[tf], t[tf], track.tz_offset_min[tf])
+    purpose = _purposes(t[tf], t[tl], trip_ids_all[kept], ev, params)
+    sid = lambda idx: np.where(idx >= 0, stay_ids[np.maximum(idx, 0)] if len(stays) else None, None)  # noqa: E731
+    trips_tbl = pa.table(
+        {
+            "user_id": pa.array([user_id] * kept.size, pa.string()),
+            "trip_id": pa.array(trip_ids_all[kept], pa.string()),
+            "started_at": _ts(t[tf]),
+            "finished_at": _ts(t[tl]),
+            "origin_stay_id": pa.array(sid(trips.origin[kept]), pa.string()),
+            "dest_stay_id": pa.array(sid(trips.dest[kept]), pa.string()),
+            "distance_m": trip_dist[kept],
+            "main_mode": pa.array(main_mode[kept], pa.string()),
+            "n_legs": pa.array(nl_per_trip[kept].astype(np.int16)),
+            "purpose": pa.array(purpose, pa.string()),
+            "tz": pa.array(trip_tz, pa.string()),
+        }
+    )
+    leg_tz = zones_for(track.lat[legs.first], track.lon[legs.first], s_us, track.tz_offset_min[legs.first])
+    occ = dec.occupancy
+    legs_tbl = pa.table(
+        {
+            "user_id": pa.array([user_id] * len(legs), pa.string()),
+            "trip_id": pa.array(leg_trip_ids, pa.string()),
+            "leg_id": pa.array(leg_ids, pa.string()),
+            "started_at": _ts(s_us),
+            "finished_at": _ts(e_us),
+            "mode": pa.array(dec.mode, pa.string()),
+            "mode_source": pa.array(dec.source, pa.string()),
+            "mode_conf": pa.array(dec.conf, pa.float32()),
+            "distance_m": feats["distance_m"],
+            "occupancy": pa.array(np.where(np.isfinite(occ), occ, 0).astype(np.int16), mask=~np.isfinite(occ)),
+            "vehicle": pa.array(dec.vehicle, pa.string()),
+            "n_points": pa.array(feats["n_points"].astype(np.int32)),
+            "speed_median_mps": pa.array(feats["speed_median_mps"], pa.float32()),
+            "speed_p95_mps": pa.array(feats["speed_p95_mps"], pa.float32()),
+            "start_lat": track.lat[legs.first],
+            "start_lon": track.lon[legs.first],
+            "end_lat": track.lat[legs.last],
+            "end_lon": track.lon[legs.last],
+            "tz": pa.array(leg_tz, pa.string()),
+        }
+    )
+    explanations = None
+    if explain:
+        explanations = _explanations(leg_trip_ids, leg_ids, dec, feats, ev, params)
+    return SegmentResult(
+        conform(stays_tbl, STAYS), conform(trips_tbl, TRIPS), conform(legs_tbl, LEGS), stats, explanations
+    )
+
+
+def _purposes(s: np.ndarray, e: np.ndarray, trip_ids: np.ndarray, ev: infer.Evidence, params: SegmentParams):
+    """Trip purpose from labels: the user's over the source's; by trip id, else by time overlap."""
+    out = np.full(s.size, None, dtype=object)
+    if not len(ev):
+        return out
+    has = np.array([p is not None for p in ev.purpose], bool) & np.isin(ev.kind, ["label", "source"])
+    for kind in ("source", "label"):  # the user's last, so it wins
+        sel = has & (ev.kind == kind)
+        if not sel.any():
+            continue
+        sub = ev.select(sel)
+        by_trip = {tid: p for tid, p in zip(sub.trip_id, sub.purpose, strict=True) if tid is not None}
+        timed = sub.select(np.array([tid is None for tid in sub.trip_id], bool))
+        if len(timed):
+            j, share = infer.best_overlap(s, e, timed)
+            use = (j >= 0) & (share >= params.label_overlap)
+            out[use] = timed.purpose[j[use]]
+        for i, tid in enumerate(trip_ids):
+            if tid in by_trip:
+                out[i] = by_trip[tid]
+    return out
+
+
+def _explanations(trip_ids, leg_ids, dec, feats, ev, params) -> dict[str, list[dict[str, Any]]]:
+    """Per trip id, one entry per leg: decision, evidence, features and the rule's thresholds."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for i in range(len(leg_ids)):
+        r = int(dec.rule_idx[i])
+        rule = None
+        if r >= 0:
+            rr = infer.RULES[r]
+            rule = {
+                "name": rr.name,
+                "why": rr.why,
+                "conditions": [
+                    {"feature": f, "op": op, "threshold": infer.threshold(params, v), "value": float(feats[f][i]),
+                     **({"param": v} if isinstance(v, str) else {})}
+                    for f, op, v in rr.when
+                ],
+            }
+        j = int(dec.evidence_row[i])
+        evidence = None
+        if j >= 0:
+            evidence = {
+                "kind": ev.kind[j], "origin": ev.origin[j], "mode": ev.mode[j],
+                "started_at": int(ev.start_us[j]), "finished_at": int(ev.end_us[j]),
+            }
+        out.setdefault(str(trip_ids[i]), []).append(
+            {
+                "leg_id": str(leg_ids[i]),
+                "mode": dec.mode[i],
+                "mode_source": dec.source[i],
+                "mode_conf": round(float(dec.conf[i]), 3),
+                "reason": dec.note[i],
+                "evidence": evidence,
+                "rule": rule,
+                "features": {k: (None if not np.isfinite(v[i]) else round(float(v[i]), 3)) for k, v in feats.items()},
+            }
+        )
+    return out
+
+
+__all__ = ["NO_OFFSET", "SegmentResult", "make_ids", "segment_points"]
