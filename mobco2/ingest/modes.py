@@ -224,6 +224,7 @@ FREE_TEXT: Mapping[str, Mode | None] = {
     "EBIKERIDE": Mode.EBIKE,
     "E_BIKE_RIDE": Mode.EBIKE,
     "CAR": Mode.CAR,
+    "TAXI": Mode.CAR,  # Arc and other apps write <type>taxi</type>
     "AUTOMOTIVE": Mode.CAR,
     "DRIVE": Mode.CAR,
     "BUS": Mode.BUS,
@@ -240,6 +241,14 @@ FREE_TEXT: Mapping[str, Mode | None] = {
     "STATIONARY": NOT_A_MODE,
     "GENERIC": Mode.UNKNOWN,
     "OTHER": Mode.OTHER,
+    # FIT sport values (Garmin profile) not covered above
+    "E_BIKING": Mode.EBIKE,
+    "MOUNTAINEERING": Mode.WALK,
+    "PADDLING": Mode.OTHER,
+    "INLINE_SKATING": Mode.OTHER,
+    "CROSS_COUNTRY_SKIING": Mode.OTHER,
+    "ALPINE_SKIING": Mode.OTHER,
+    "TRANSITION": NOT_A_MODE,  # multisport changeover between two sports
 }
 
 _TABLES: dict[str, Mapping[str, Mode | None]] = {
