@@ -1,0 +1,129 @@
+"""Benchmark reading a big Google ``Records.json``: json.load against mobco2's two reading paths.
+
+Each task runs in its own subprocess so that its peak memory is its own (``ru_maxrss`` from
+``resource.getrusage``; worker processes are reported separately, per worker). The file is read
+once before the tasks so every task starts from a warm page cache. Tasks:
+
+``json``      ``json.load`` of the whole file, the reference (stdlib dicts for everything)
+``typed``     ``google_records.parse`` as the importer runs it (msgspec on parts; worker
+              processes for a big file on Linux)
+``typed-1``   the same in one process (``workers=1``)
+``low``       ``google_records.parse`` with ``low_memory=True`` (ijson streaming)
+
+Wall times on a shared machine vary with the neighbours' load; CPU seconds (self + workers) are
+printed beside them for that reason.
+
+Example::
+
+    .venv/bin/python bench/bench_records.py --size-mb 200          # generate into a temp dir
+    .venv/bin/python bench/bench_records.py /data/Records.json --tasks typed,low
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TASKS = ("json", "typed", "typed-1", "low")
+
+
+def _run(task: str, path: Path) -> dict:
+    """Run one task in this process and measure it."""
+    size = path.stat().st_size
+    if task != "json":  # imported before the clock starts: parsing is measured, not start-up
+        from mobco2.ingest import google_records
+        from mobco2.ingest.base import ParseContext, Source
+    t0 = time.perf_counter()
+    points = 0
+    if task == "json":
+        with open(path, "rb") as f:
+            doc = json.load(f)
+        points = len(doc["locations"])
+        del doc
+    else:
+        ctx = ParseContext(str(path), low_memory=task == "low", options={"workers": "1" if task == "typed-1" else ""})
+        for batch in google_records.parse(Source.from_path(path), ctx):
+            points += batch.points.num_rows
+    wall = time.perf_counter() - t0
+    deadline = time.monotonic() + 30
+    while multiprocessing.active_children() and time.monotonic() < deadline:  # reap the workers so that
+        time.sleep(0.01)  # RUSAGE_CHILDREN counts them (the pool is shut down without waiting)
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "task": task,
+        "bytes": size,
+        "points": points,
+        "wall_s": wall,
+        "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+        "rss_mb": me.ru_maxrss / 1024,
+        "worker_rss_mb": kids.ru_maxrss / 1024,
+    }
+
+
+def _warm(path: Path) -> None:
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("path", nargs="?", type=Path, help="a Records.json (default: generate one)")
+    p.add_argument("--size-mb", type=float, default=1024.0, help="size to generate when no path is given")
+    p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {', '.join(TASKS)}")
+    p.add_argument("--run", help=argparse.SUPPRESS)  # internal: run one task in this process
+    args = p.parse_args(argv)
+
+    if args.run:
+        print(json.dumps(_run(args.run, args.path)))
+        return 0
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = set(tasks) - set(TASKS)
+    if unknown:
+        p.error(f"unknown task(s): {', '.join(sorted(unknown))}")
+    with tempfile.TemporaryDirectory(prefix="mobco2-bench-") as tmp:
+        path = args.path
+        if path is None:
+            sys.path.insert(0, str(HERE))
+            from gen_records import write_records
+
+            path = Path(tmp) / "Records.json"
+            n = write_records(path, int(args.size_mb * 1024**2))
+            print(f"generated {n} records, {path.stat().st_size / 1e6:.0f} MB in {path}", file=sys.stderr)
+        _warm(path)
+        results = []
+        for task in tasks:
+            out = subprocess.run(
+                [sys.executable, __file__, "--run", task, str(path)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+            )
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    ref = next((r for r in results if r["task"] == "json"), None)
+    print(f"{'task':8} {'MB/s':>7} {'Mpts/s':>7} {'wall s':>7} {'cpu s':>7} {'RSS MB':>7} {'worker':>7} {'vs json':>8}")
+    for r in results:
+        mb = r["bytes"] / 1e6
+        ratio = f"{ref['wall_s'] / r['wall_s']:.1f}x" if ref else "-"
+        print(
+            f"{r['task']:8} {mb / r['wall_s']:7.0f} {r['points'] / r['wall_s'] / 1e6:7.2f} {r['wall_s']:7.2f} "
+            f"{r['cpu_s']:7.2f} {r['rss_mb']:7.0f} {r['worker_rss_mb']:7.0f} {ratio:>8}"
+        )
+    print(f"file: {results[0]['bytes'] / 1e6:.0f} MB, {results[0]['points']} records; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
