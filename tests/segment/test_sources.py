@@ -37,7 +37,6 @@ def parse_real(path, module: str, user: str = "me") -> tuple[pa.Table, pa.Table 
 
 @pytest.fixture(scope="module")
 def semantic(samples):
-    pytest.importorskip("mobco2.ingest.google_semantic")
     return samples / "google-semantic"
 
 
