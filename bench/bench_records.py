@@ -9,6 +9,9 @@ once before the tasks so every task starts from a warm page cache. Tasks:
               processes for a big file on Linux)
 ``typed-1``   the same in one process (``workers=1``)
 ``low``       ``google_records.parse`` with ``low_memory=True`` (ijson streaming)
+``import``    the whole ``mobco2 import`` into a new store: parse, validate, deduplicate, write
+              Parquet, commit (DESIGN §8 budget: ≥ 300 MB/s, peak RSS ≤ file size + 1 GB)
+``import-low`` the same with ``--low-memory`` (budget: peak RSS ≤ 300 MB)
 
 Wall times on a shared machine vary with the neighbours' load; CPU seconds (self + workers) are
 printed beside them for that reason.
@@ -33,7 +36,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TASKS = ("json", "typed", "typed-1", "low")
+TASKS = ("json", "typed", "typed-1", "low", "import", "import-low")
 
 
 def _run(task: str, path: Path) -> dict:
@@ -44,7 +47,18 @@ def _run(task: str, path: Path) -> dict:
         from mobco2.ingest.base import ParseContext, Source
     t0 = time.perf_counter()
     points = 0
-    if task == "json":
+    if task.startswith("import"):
+        import tempfile as _tf
+
+        from mobco2.ingest import import_paths
+        from mobco2.store import Store
+
+        store = Store(_tf.mkdtemp(prefix="mobco2-bench-store-"))
+        store.info()  # create the catalog before the clock starts
+        t0 = time.perf_counter()
+        summary = import_paths(store, [path], user_id="bench", low_memory=task == "import-low")
+        points = summary.total("added")
+    elif task == "json":
         with open(path, "rb") as f:
             doc = json.load(f)
         points = len(doc["locations"])

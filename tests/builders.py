@@ -10,7 +10,8 @@ def gpx_text(points: list[tuple[float, float, datetime | None]], *, name: str = 
     """A GPX 1.1 track with one segment holding ``points`` as (lat, lon, time)."""
     rows = []
     for lat, lon, t in points:
-        when = f"<time>{t.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S')}Z</time>" if t else ""
+        fmt = "%Y-%m-%dT%H:%M:%S.%f" if t and t.microsecond else "%Y-%m-%dT%H:%M:%S"
+        when = f"<time>{t.astimezone(UTC).strftime(fmt)}Z</time>" if t else ""
         rows.append(f'      <trkpt lat="{lat:.7f}" lon="{lon:.7f}"><ele>5.0</ele>{when}</trkpt>')
     body = "\n".join(rows)
     return (
