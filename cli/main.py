@@ -27,6 +27,12 @@ class Mobco2Group(TyperGroup):
                 traceback.print_exc()
             stderr.print(f"Error: {e.one_line()}", highlight=False, markup=False)
             ctx.exit(e.exit_code)
+        except BrokenPipeError:
+            # The reader of our stdout went away (`mobco2 export … | head`): not an error.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(0)
         except KeyboardInterrupt:
             stderr.print("Interrupted: the store is as it was before this run.", markup=False)
             ctx.exit(130)

@@ -11,7 +11,7 @@ What becomes what (elements are matched on their local name; namespaces and pref
 - ``segment_start`` is True on the first point of every ``trkseg``, ``trk`` and ``rte`` (and
   on every ``wpt``): a new segment is a signal gap, not a new trip.
 - ``<ele>`` → ``altitude_m``; ``<time>`` → ``ts`` (UTC) and ``tz_offset_min`` when the text has
-  an offset (``Z`` is 0); a time without a zone is taken as UTC with a null offset. A point
+  an offset; ``Z`` and a time without a zone is taken as UTC with a null offset. A point
   without ``<time>`` is kept with ``ts`` null (geometry only). A ``<time>`` that cannot be parsed
   rejects the point (``ctx.reject``): a garbled time is not the same as no time.
 - ``speed_mps`` is the first non-empty element named ``speed`` anywhere inside the point:
@@ -314,12 +314,12 @@ def _utc(text: pa.Array) -> times.Times:
         return times.iso_to_utc(text)
     zulu = pc.ends_with(text, "Z")
     if pc.all(zulu).as_py():
-        return times.Times(ts, pc.if_else(zulu, pa.scalar(0, pa.int16()), pa.scalar(None, pa.int16())))
+        return times.Times(ts, pa.nulls(len(text), pa.int16()))
     tail = pc.extract_regex(pc.utf8_slice_codeunits(text, -6), r"(?P<s>[+-])(?P<h>\d\d):?(?P<m>\d\d)$")
     hours = pc.cast(pc.struct_field(tail, "h"), pa.int16())
     minutes = pc.add(pc.multiply(hours, pa.scalar(60, pa.int16())), pc.cast(pc.struct_field(tail, "m"), pa.int16()))
     minutes = pc.if_else(pc.equal(pc.struct_field(tail, "s"), "-"), pc.negate(minutes), minutes)
-    offset = pc.if_else(pc.fill_null(zulu, False), pa.scalar(0, pa.int16()), minutes)
+    offset = pc.if_else(pc.fill_null(zulu, False), pa.scalar(None, pa.int16()), minutes)
     return times.Times(ts, offset.cast(pa.int16()))
 
 

@@ -2,8 +2,9 @@
 
 All results are UTC ``timestamp[us, tz=UTC]`` Arrow arrays with nulls where a value could not be
 parsed (the importer rejects those records), plus the source's local offset in minutes where
-the text carried one (``+02:00``, ``-0700``); ``Z`` gives offset 0, a naive time gives null and
-is taken as UTC.
+the text carried one (``+02:00``, ``-0700``). ``Z`` gives a null offset: it says the app stored
+UTC, not where the traveller was (segmentation then finds the zone from the coordinates); a naive
+time also gives null and is taken as UTC.
 
 Accepted: ISO 8601 with ``Z``/``±hh:mm``/``±hhmm``/none and 0–9 fractional digits, the non-ISO
 ``2025-03-24 20:07:24 +0100``, and epoch seconds or milliseconds as numbers or strings
@@ -83,7 +84,7 @@ def _offsets(text: pa.Array, n: int) -> pa.Int16Array:
     minutes = pc.add(pc.multiply(hh, pa.scalar(60, pa.int16())), mm)
     minutes = pc.if_else(pc.equal(sign, "-"), pc.negate(minutes), minutes)
     minutes = pc.if_else(has_time, minutes, pa.scalar(None, pa.int16()))
-    minutes = pc.if_else(zulu, pa.scalar(0, pa.int16()), minutes)
+    minutes = pc.if_else(zulu, pa.scalar(None, pa.int16()), minutes)
     return minutes.cast(pa.int16())
 
 

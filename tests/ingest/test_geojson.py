@@ -116,7 +116,7 @@ def test_linestring_with_coord_times_and_string_coordinates():
     assert table.column("altitude_m").to_pylist() == [30.0, None, None]
     assert table.column("segment_start").to_pylist() == [True, False, True]
     assert table.column("ts")[2].as_py() == datetime(2024, 5, 1, 8, 10, tzinfo=UTC)
-    assert table.column("tz_offset_min").to_pylist() == [0, 0, 120]
+    assert table.column("tz_offset_min").to_pylist() == [None, None, 120]  # "Z" is storage, not a zone
 
 
 def test_untimed_feature_in_timed_file_is_rejected_and_bad_coordinates_too():

@@ -1,0 +1,32 @@
+"""`mobco2 demo` runs the whole pipeline on the bundled data and ends in a report."""
+
+from __future__ import annotations
+
+import re
+
+from typer.testing import CliRunner
+
+from mobco2.demo import run_demo
+from mobco2_cli.main import app
+
+
+def test_demo_report_covers_every_stage(tmp_path):
+    report = run_demo(tmp_path / "demo")
+    assert "gpx" in report and "emission" in report
+    m = re.search(r"Segmented: (\d+) stays, (\d+) trips, (\d+) legs", report)
+    assert m and int(m.group(2)) > 40
+    assert "ademe-impactco2-2026-07" in report and "scope full" in report
+    assert re.search(r"^\s+hsr\s+2\s", report, re.M), report
+    assert "plane" not in report
+    assert "2025-W36" in report
+
+
+def test_demo_command_leaves_no_store_behind(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    res = CliRunner().invoke(app, ["demo"])
+    assert res.exit_code == 0, res.output
+    assert "Footprint by mode" in res.output
+    assert list(tmp_path.iterdir()) == []
