@@ -18,8 +18,10 @@ from bench._util import machine, run_measured, table
 def write_gpx(path: Path, n: int) -> None:
     start = datetime(2024, 1, 1, tzinfo=UTC)
     with open(path, "w") as f:
-        f.write('<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="bench" '
-                'xmlns="http://www.topografix.com/GPX/1/1">\n<trk><trkseg>\n')
+        f.write(
+            '<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="bench" '
+            'xmlns="http://www.topografix.com/GPX/1/1">\n<trk><trkseg>\n'
+        )
         for i in range(n):
             t = (start + timedelta(seconds=5 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
             lat = 46.15 + (i % 5000) * 1e-5
@@ -44,14 +46,28 @@ def main() -> None:
                 f"s = import_paths(Store({str(store)!r}), [{str(gpx)!r}], user_id='bench'{extra})\n"
                 "__out['added'] = s.total('added')\n"
             )
-            rows.append({"what": label, "points": r["added"], "wall_s": r["wall_s"],
-                         "points_per_s": int(r["added"] / r["wall_s"]), "peak_rss_mb": r["peak_rss_mb"]})
+            rows.append(
+                {
+                    "what": label,
+                    "points": r["added"],
+                    "wall_s": r["wall_s"],
+                    "points_per_s": int(r["added"] / r["wall_s"]),
+                    "peak_rss_mb": r["peak_rss_mb"],
+                }
+            )
         r = run_measured(
             f"import gpxpy\ng = gpxpy.parse(open({str(gpx)!r}))\n"
             "__out['n'] = sum(len(s.points) for t in g.tracks for s in t.segments)\n"
         )
-        rows.append({"what": "gpxpy.parse (reference, parse only)", "points": r["n"], "wall_s": r["wall_s"],
-                     "points_per_s": int(r["n"] / r["wall_s"]), "peak_rss_mb": r["peak_rss_mb"]})
+        rows.append(
+            {
+                "what": "gpxpy.parse (reference, parse only)",
+                "points": r["n"],
+                "wall_s": r["wall_s"],
+                "points_per_s": int(r["n"] / r["wall_s"]),
+                "peak_rss_mb": r["peak_rss_mb"],
+            }
+        )
         base = rows[-1]["points_per_s"]
         for row in rows:
             row["vs_gpxpy"] = f"{row['points_per_s'] / base:.1f}×"

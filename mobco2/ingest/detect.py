@@ -36,8 +36,12 @@ FORMAT_MODULES: tuple[str, ...] = (
 
 
 @cache
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"mobco2.ingest.{name}")
+
+
 def format_modules() -> tuple[ModuleType, ...]:
-    return tuple(importlib.import_module(f"mobco2.ingest.{name}") for name in FORMAT_MODULES)
+    return tuple(_module(name) for name in FORMAT_MODULES)
 
 
 def formats() -> dict[str, ModuleType]:
@@ -62,7 +66,8 @@ def detect(source: Source) -> ModuleType:
     head = source.head()
     if not head:
         raise UnsupportedFormatError("the file is empty", path=source.name, hint="nothing to import")
-    for module in format_modules():
+    for name in FORMAT_MODULES:  # imported one by one: a Records.json never loads the XML readers
+        module = _module(name)
         if module.sniff(head):
             return module
     raise UnsupportedFormatError(

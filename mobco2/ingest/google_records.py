@@ -17,24 +17,28 @@ heading, altitude, activity: [{activity: [{type, confidence}], timestamp}], …}
   first candidate in file order. An unmapped type is a hint of ``unknown`` and is counted.
 * ``record``: ``locations[i]``, the record's index in the file, for error messages.
 
-Reading strategy (measured with bench/bench_records.py):
+Reading strategy (measured with bench/bench_records.py; a 1 GB file is ~2.4 M records):
 
 * Default: msgspec typed decoding into Structs that declare only the fields above. The
-  ``locations`` array of a file on disk is cut into parts of ~64 MiB of whole records
+  ``locations`` array of a file on disk is cut into parts of :data:`PART_BYTES` of whole records
   (:func:`mobco2.ingest.jsonutil.plan_parts`, which verifies every cut); each part is read into
   one reused buffer, decoded, turned into one Arrow table and dropped, so memory stays near one
-  part whatever the file size. The cyclic GC is paused while a part is decoded and converted
-  (it tripled the decode time). A file that cannot be cut (unusual layout) is decoded whole from
-  an mmap and converted in chunks of :data:`CHUNK_ROWS`. A gzip or archive member is read into
-  memory first.
+  part whatever the file size (16 MiB parts decode ~15 % faster per byte than 64 MiB ones:
+  the records stay in cache). The cyclic GC is paused while a part is decoded and converted
+  (it tripled the decode time). Conversion reads each field group with one C-level
+  ``map``/``numpy.fromiter`` pass; only records with an activity list cost a Python call
+  (the hint), and hints travel as integer codes. A file that cannot be cut (unusual layout) is
+  decoded whole from an mmap and converted in chunks of :data:`CHUNK_ROWS`. A gzip or archive
+  member is read into memory first.
 * Worker processes: for a file on disk of at least :data:`PARALLEL_MIN_BYTES`, on Linux, parts
   are decoded by up to :data:`MAX_WORKERS` forked processes, two parts per worker ahead of the
   consumer, and come back in file order. ``ctx.options["workers"]`` overrides the count
   (``"1"``: stay in this process). No pool is started from a daemon process (a cohort worker).
-* Streaming with ijson (yajl2_c backend) when ``ctx.low_memory`` is set, or when the content
-  would have to sit in memory (a compressed or unsplittable file) and is larger than
-  :data:`STREAMING_SHARE` of the available RAM. It is several times slower but flat in memory
-  (~190 MB peak for 1 GB). A file on disk that can be cut never needs it: its parts bound memory.
+* ``ctx.low_memory``: the same typed reading of a file on disk in :data:`LOW_MEMORY_PART_BYTES`
+  parts in this process (~60 MB above the interpreter for any size, 4 times faster than
+  streaming). Streaming with ijson (yajl2_c backend) is kept for content that would have to sit
+  in memory (gzip, an archive member, a file that cannot be cut) when ``ctx.low_memory`` is set
+  or it is larger than :data:`STREAMING_SHARE` of the available RAM; it is flat in memory.
 * A record whose JSON types are unexpected (a string latitude…) makes the typed decoder fail;
   the file is then finished with the tolerant streaming reader, which rejects that record alone.
 * Invalid UTF-8 is replaced by U+FFFD rather than failing the file.
@@ -42,8 +46,10 @@ Reading strategy (measured with bench/bench_records.py):
 
 from __future__ import annotations
 
+import gzip
 import mmap
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
@@ -54,7 +60,6 @@ from typing import BinaryIO
 import ijson
 import msgspec
 import numpy as np
-import pandas as pd
 import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -69,6 +74,7 @@ from mobco2.ingest.jsonutil import (
     StreamReader,
     decode_error,
     e7_to_degrees,
+    element_locators,
     epoch_ms_to_utc,
     fast_utc,
     gc_paused,
@@ -81,15 +87,17 @@ from mobco2.ingest.jsonutil import (
     repair_utf8,
     worker_count,
 )
-from mobco2.schema import TS
+from mobco2.schema import MODES, TS, Mode
 
 FORMAT = "google_records"
 DESCRIPTION = "Google Takeout Records.json / Location History.json (raw fixes with activity hints)"
 
 CHUNK_ROWS = 250_000
 """Rows per Arrow batch when a whole decoded document is converted."""
-PART_BYTES = 64 * 1024**2
+PART_BYTES = 16 * 1024**2
 """Bytes of JSON decoded at a time on the typed path."""
+LOW_MEMORY_PART_BYTES = 8 * 1024**2
+"""Part size with ``--low-memory`` (one process): a part's decoded records take ~4 times its size."""
 STREAM_ROWS = 50_000
 """Rows per batch on the streaming path (small: that path exists to save memory)."""
 STREAMING_SHARE = 0.4
@@ -99,7 +107,7 @@ GZIP_RATIO = 10
 PARALLEL_MIN_BYTES = 256 * 1024**2
 """Files at least this big are decoded by worker processes unless ``workers`` says otherwise."""
 MAX_WORKERS = 4
-"""At most this many worker processes (each holds about one part: ~270 MB for 64 MiB parts)."""
+"""At most this many worker processes (each holds about one part: ~150 MB RSS for 16 MiB parts)."""
 WHAT = "Records.json (Google Takeout, Location History)"
 
 _HEAD = re.compile(rb'^\{\s*"locations"\s*:\s*\[')
@@ -111,9 +119,13 @@ def sniff(head: bytes) -> bool:
     return bool(_HEAD.match(head)) and (b'"latitudeE7"' in head or b'"timestampMs"' in head)
 
 
+# Small numbers are declared ``int | float``: msgspec then returns CPython's cached small ints
+# instead of allocating a float for every accuracy, heading and confidence (~6 % of the parse).
+
+
 class _Candidate(msgspec.Struct, gc=False):
     type: str = ""
-    confidence: float = _NAN
+    confidence: int | float = _NAN
 
 
 class _Activity(msgspec.Struct, gc=False):
@@ -125,10 +137,10 @@ class _Location(msgspec.Struct, gc=False):
     longitudeE7: float = _NAN
     timestamp: str | None = None
     timestampMs: int | str | None = None
-    accuracy: float = _NAN
-    altitude: float = _NAN
-    velocity: float = _NAN
-    heading: float = _NAN
+    accuracy: int | float = _NAN
+    altitude: int | float = _NAN
+    velocity: int | float = _NAN
+    heading: int | float = _NAN
     activity: list[_Activity] | None = None
 
 
@@ -138,57 +150,57 @@ class _Root(msgspec.Struct, gc=False):
 
 _ROOT = msgspec.json.Decoder(_Root)
 _LIST = msgspec.json.Decoder(list[_Location])
-_FIELDS = attrgetter(
-    "latitudeE7", "longitudeE7", "accuracy", "altitude", "velocity", "heading",
-    "timestamp", "activity",
-)  # fmt: skip
-_ROW = np.dtype(
-    [("lat", "f8"), ("lon", "f8"), ("acc", "f4"), ("alt", "f4"), ("vel", "f4"), ("hd", "f4"),
-     ("ts", "O"), ("act", "O")]
-)  # fmt: skip
-_PICKED = np.dtype([("mode", "O"), ("conf", "f4")])
-_UNMAPPED = object()  # a type with no mapping: hint "unknown", counted
-_MISSING = object()  # not looked up yet
+_NUMBERS = attrgetter("latitudeE7", "longitudeE7", "accuracy", "altitude", "velocity", "heading")
+_NUMBER_ROW = np.dtype([("lat", "f8"), ("lon", "f8"), ("acc", "f8"), ("alt", "f8"), ("vel", "f8"), ("hd", "f8")])
+_TIMESTAMP = attrgetter("timestamp")
+_TIMESTAMP_MS = attrgetter("timestampMs")
+_ACTIVITY = attrgetter("activity")
+_PICKED = np.dtype([("code", "i1"), ("conf", "f4")])
+_MODE_TEXT = pa.array(MODES, pa.string())  # a hint code indexes this
+_UNKNOWN = MODES.index(Mode.UNKNOWN.value)
+_NOT_A_HINT, _UNMAPPED, _MISSING = -1, -2, -3  # STILL…; a type with no mapping; not looked up yet
 
 
-def _hint_picker(unmapped: Counter[str]) -> Callable[[list[_Activity]], tuple[str | None, float]]:
-    """A function: a record's activity lists → (mode hint, confidence 0–1), counting unmapped types.
+def _hint_picker(unmapped: Counter[str]) -> Callable[[list[_Activity]], tuple[int, float]]:
+    """A function: a record's activity lists → (mode code or -1, confidence 0–1), counting unmapped types.
 
     A plain loop in a closure: measured twice as fast as flattening candidates into arrays,
-    because most records hold one short list.
+    because most records hold one short list. It returns integer codes (indexes into
+    :data:`schema.MODES`) so that the results go into a numeric array without Python objects.
     """
-    table: dict[str, object] = {
-        raw: (mode.value if mode is not None else None) for raw, mode in modes.GOOGLE_RECORDS.items()
+    table: dict[str, int] = {
+        raw: (MODES.index(mode.value) if mode is not None else _NOT_A_HINT)
+        for raw, mode in modes.GOOGLE_RECORDS.items()
     }
+    get = table.get
 
-    def learn(raw: str) -> object:
+    def learn(raw: str) -> int:
         mode, known = modes.map_mode("google_records", raw)
-        value: object = mode.value if mode is not None else None
-        table[raw] = value if known else _UNMAPPED
-        return table[raw]
+        code = (MODES.index(mode.value) if mode is not None else _NOT_A_HINT) if known else _UNMAPPED
+        table[raw] = code
+        return code
 
-    def pick(entries: list[_Activity]) -> tuple[str | None, float]:
-        best = None
+    def pick(entries: list[_Activity]) -> tuple[int, float]:
+        best = -1
         best_conf = -1.0
         for entry in entries:
             for cand in entry.activity:
-                mode = table.get(cand.type, _MISSING)
-                if mode is _MISSING:
-                    mode = learn(cand.type)
-                if mode is None:
-                    continue
-                if mode is _UNMAPPED:
-                    unmapped[cand.type] += 1
-                    mode = "unknown"
+                code = get(cand.type, _MISSING)
+                if code < 0:
+                    if code == _MISSING:
+                        code = learn(cand.type)
+                    if code == _NOT_A_HINT:
+                        continue
+                    if code == _UNMAPPED:
+                        unmapped[cand.type] += 1
+                        code = _UNKNOWN
                 conf = cand.confidence
-                if conf != conf:  # missing confidence ranks below any given one
+                if not -_FINITE < conf < _FINITE:  # missing (NaN) or absurd ranks below any given one
                     conf = -1.0
-                if best is None or conf > best_conf:
-                    best = mode
+                if best < 0 or conf > best_conf:
+                    best = code
                     best_conf = conf
-        if best is None:
-            return None, _NAN
-        return best, (best_conf / 100.0 if best_conf >= 0 else _NAN)  # type: ignore[return-value]
+        return best, (best_conf / 100.0 if best >= 0 and best_conf >= 0 else _NAN)
 
     return pick
 
@@ -218,30 +230,51 @@ class _Tally:
             ctx.unmapped(raw, n)
 
 
-def _epoch_ms(values: np.ndarray) -> pa.Array:
-    """``timestampMs`` values (str, int or None) → UTC; unreadable → null."""
-    nums = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+def _epoch_ms(values: list[int | str | None]) -> pa.Array:
+    """``timestampMs`` values (str, int or None) → UTC; unreadable → null.
+
+    All strings or all integers (every real file) convert column-wise; a mixture goes value by value.
+    """
+    try:
+        arr = pa.array(values)
+        if pa.types.is_string(arr.type):
+            arr = pc.utf8_trim_whitespace(arr)
+        nums = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        nums = np.array([_ms_number(v) for v in values], dtype=np.float64)
     return epoch_ms_to_utc(nums)
 
 
+def _ms_number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return _NAN
+
+
 def _to_table(locs: list[_Location], index: np.ndarray, tally: _Tally) -> pa.Table | None:
-    """Decoded records (``index``: their positions in the file) → a points table."""
+    """Decoded records (``index``: their positions in the file) → a points table.
+
+    One pass over the records per group of fields (C-level ``map``/``fromiter``, no Python
+    frame per record); only the records that carry an activity list cost a Python call.
+    """
     m = len(locs)
     if m == 0:
         return None
-    rows = np.fromiter(map(_FIELDS, locs), dtype=_ROW, count=m)
-    lat = e7_to_degrees(rows["lat"], E7_LAT_WRAP)
-    lon = e7_to_degrees(rows["lon"], E7_LON_WRAP)
+    try:
+        num = np.fromiter(map(_NUMBERS, locs), dtype=_NUMBER_ROW, count=m)
+    except OverflowError:  # msgspec keeps a JSON integer exact: one can exceed any float
+        num = np.fromiter((tuple(map(_number, t)) for t in map(_NUMBERS, locs)), dtype=_NUMBER_ROW, count=m)
+    lat = e7_to_degrees(num["lat"], E7_LAT_WRAP)
+    lon = e7_to_degrees(num["lon"], E7_LON_WRAP)
     has_xy = ~(np.isnan(lat) | np.isnan(lon))
 
-    iso = pa.array(rows["ts"], type=pa.string())
+    iso = pa.array(list(map(_TIMESTAMP, locs)), type=pa.string())
     ts = fast_utc(iso) if iso.null_count < m else pa.nulls(m, TS)
     if ts.null_count:
         # timestampMs is read only where no ISO timestamp gave a time (older exports)
-        missing = np.flatnonzero(ts.is_null().to_numpy(zero_copy_only=False))
-        ms = np.full(m, None, dtype=object)
-        ms[missing] = [locs[i].timestampMs for i in missing]
-        ts = pc.coalesce(ts, _epoch_ms(ms))
+        # (all of them are converted: one C-level pass, and coalesce keeps the ISO times first)
+        ts = pc.coalesce(ts, _epoch_ms(list(map(_TIMESTAMP_MS, locs))))
     no_ts = ts.is_null().to_numpy(zero_copy_only=False)
 
     bad = has_xy & no_ts
@@ -253,14 +286,14 @@ def _to_table(locs: list[_Location], index: np.ndarray, tally: _Tally) -> pa.Tab
     tally.skipped += int(m - has_xy.sum())
     keep = has_xy & ~no_ts
 
-    hint = np.full(m, None, dtype=object)
+    codes = np.full(m, -1, dtype=np.int8)
     conf = np.full(m, np.nan, dtype=np.float32)
-    acts = rows["act"]
+    acts = list(map(_ACTIVITY, locs))
     with_act = np.flatnonzero(np.fromiter(map(bool, acts), dtype=bool, count=m) & keep)
     if len(with_act):
         pick = _hint_picker(tally.unmapped)
-        picked = np.fromiter(map(pick, acts[with_act]), dtype=_PICKED, count=len(with_act))
-        hint[with_act] = picked["mode"]
+        picked = np.fromiter(map(pick, map(acts.__getitem__, with_act.tolist())), dtype=_PICKED, count=len(with_act))
+        codes[with_act] = picked["code"]
         conf[with_act] = picked["conf"]
 
     table = pa.table(
@@ -268,23 +301,18 @@ def _to_table(locs: list[_Location], index: np.ndarray, tally: _Tally) -> pa.Tab
             "ts": ts,
             "lat": lat,
             "lon": lon,
-            "accuracy_m": pa.array(rows["acc"], pa.float32(), from_pandas=True),
-            "altitude_m": pa.array(rows["alt"], pa.float32(), from_pandas=True),
-            "speed_mps": pa.array(rows["vel"], pa.float32(), from_pandas=True),
-            "heading_deg": pa.array(rows["hd"], pa.float32(), from_pandas=True),
-            "mode_hint": pa.array(hint, pa.string()),
-            "mode_hint_conf": pa.array(conf, pa.float32(), from_pandas=True),
+            "accuracy_m": pa.array(num["acc"].astype(np.float32), from_pandas=True),
+            "altitude_m": pa.array(num["alt"].astype(np.float32), from_pandas=True),
+            "speed_mps": pa.array(num["vel"].astype(np.float32), from_pandas=True),
+            "heading_deg": pa.array(num["hd"].astype(np.float32), from_pandas=True),
+            "mode_hint": _MODE_TEXT.take(pa.array(codes, mask=codes < 0)),
+            "mode_hint_conf": pa.array(conf, from_pandas=True),
             "_i": pa.array(index, pa.int64()),
         }
     )
     if not keep.all():
         table = table.filter(pa.array(keep))
     return table if table.num_rows else None
-
-
-def _locators(index: pa.Array) -> pa.Array:
-    """``locations[i]`` strings, built column-wise."""
-    return pc.binary_join_element_wise("locations[", index.cast(pa.string()), "]", "")
 
 
 # --------------------------------------------------------------------------- typed (msgspec) path
@@ -341,8 +369,8 @@ def _chunks(locs: list[_Location]) -> Iterator[_Chunk]:
 def _finish(table: pa.Table, base: int) -> pa.Table:
     """Replace the local ``_i`` column by ``record`` = ``locations[base + _i]``."""
     i = table.schema.get_field_index("_i")
-    index = pc.add(table.column(i), pa.scalar(base, pa.int64()))
-    return table.set_column(i, "record", _locators(index))
+    index = table.column(i).to_numpy() + base
+    return table.set_column(i, "record", element_locators(KEY, index))
 
 
 _SCRATCH = bytearray()  # in a worker process only: its copy buffer, reused for every part
@@ -388,6 +416,10 @@ def _outcomes(
             yield part, _chunks(locs)
 
 
+def _available() -> int:
+    return int(psutil.virtual_memory().available)
+
+
 class _FinishStreaming(Exception):
     """The typed path cannot go on: stream the file from record ``skip``."""
 
@@ -397,15 +429,19 @@ class _FinishStreaming(Exception):
 
 
 def _parse_typed(source: Source, ctx: ParseContext) -> Iterator[Batch]:
+    low = ctx.low_memory
     with json_buffer(source) as (buf, mm, bom):
-        parts = plan_parts(buf, KEY, PART_BYTES, _LIST)
+        size = LOW_MEMORY_PART_BYTES if low else PART_BYTES
+        parts = plan_parts(buf, KEY, size, _LIST, lambda a, b: release_pages(mm, a + bom, b + bom))
         in_memory = mm is None or len(parts) == 1
-        if in_memory and len(buf) > STREAMING_SHARE * psutil.virtual_memory().available:
+        if in_memory and len(buf) > (2 * LOW_MEMORY_PART_BYTES if low else STREAMING_SHARE * _available()):
             raise _FinishStreaming(0)
         base = 0
-        workers = worker_count(ctx.options.get("workers", ""), len(buf), PARALLEL_MIN_BYTES, MAX_WORKERS)
+        workers = 1 if low else worker_count(ctx.options.get("workers", ""), len(buf), PARALLEL_MIN_BYTES, MAX_WORKERS)
         for part, chunks in _outcomes(source, buf, bom, parts, workers):
             if chunks is None:
+                if low:  # never the whole rest of the file at once: the streaming reader judges it
+                    raise _FinishStreaming(base)
                 # A bad cut shows up as a failure of the part before it: decode everything
                 # left in one go; if that fails too, the JSON itself is at fault.
                 part = Part("whole" if part.start == 0 else "last", part.start, len(buf))
@@ -556,11 +592,18 @@ def _stream_batch(locs: list[_Location], index: list[int], ctx: ParseContext) ->
 
 def parse(source: Source, ctx: ParseContext) -> Iterator[Batch]:
     """Records.json → batches of points (see the module docstring for the columns)."""
+    try:
+        yield from _parse(source, ctx)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # a gzip cut short or damaged
+        raise InputDataError(
+            f"corrupt or truncated compressed data ({e})", path=source.name, hint="re-download or re-export the file"
+        ) from None
+
+
+def _parse(source: Source, ctx: ParseContext) -> Iterator[Batch]:
     compressed = source.path is None
-    if ctx.low_memory or (
-        compressed
-        and (source.size or 0) * (GZIP_RATIO if source.gzipped else 1)
-        > STREAMING_SHARE * psutil.virtual_memory().available
+    if compressed and (
+        ctx.low_memory or (source.size or 0) * (GZIP_RATIO if source.gzipped else 1) > STREAMING_SHARE * _available()
     ):
         yield from _parse_streaming(source, ctx)
         return

@@ -3,13 +3,23 @@
 Each file (or archive member) is its own transaction: it lands whole or not at all. A file with
 invalid records (coordinates out of range, absurd dates) is rolled back unless the caller allows
 rejects, in which case the valid records land and the rest are counted.
+
+Points are validated batch by batch in numpy and staged without their constant columns (user,
+import id and format are SQL literals at write time). Repeats of the natural key within a file
+are found in numpy (or by DuckDB over a Parquet spool in low-memory mode), keeping the first in
+file order; repeats of points already stored are removed by an anti-join, run only when the
+catalog's manifest lists points of the user in the same months. A big plain file is hashed in a
+thread during the parse. bench/bench_records.py measures it all on a 1 GB Records.json.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gzip
 import hashlib
 import json
+import threading
 import time
 import uuid
 import zipfile
@@ -22,6 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -40,6 +51,12 @@ from mobco2.store import Store, Writer, check_user_id
 
 MIN_TIME = datetime(1990, 1, 1, tzinfo=UTC)
 """Earlier fixes are absurd for consumer location history (samples go back to 2007)."""
+BACKGROUND_HASH_BYTES = 32 * 1024**2
+"""A plain file at least this big is hashed in a thread while it is parsed (see :class:`_Digest`)."""
+LOW_MEMORY_DUCKDB = "64MB"
+"""DuckDB's memory limit in low-memory mode (it spills to the store's .staging beyond it)."""
+_ADDED_COLUMNS = ("user_id", "import_id", "source_format")  # constants, added when written
+_STAGED_POINTS = pa.schema([f for f in schema.POINTS if f.name not in _ADDED_COLUMNS])
 
 
 class Progress(Protocol):
@@ -106,14 +123,72 @@ class ImportSummary:
 
 
 def sha256_of(source: Source, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of the (decompressed) content, read into one reused buffer."""
     h = hashlib.sha256()
-    with source.open() as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
+    buf = bytearray(chunk)
+    with source.open() as f, memoryview(buf) as view:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
+
+
+class _Digest:
+    """A source's sha256, computed at once or, for a big plain file, in a thread during the parse.
+
+    hashlib and file reads release the GIL, so hashing beside the parse saves the ~0.7 s per GB
+    it takes before parsing could start. The thread is started by :meth:`start` once the first
+    batch has arrived: by then a parser's worker processes are forked (forking while a thread
+    runs is unsafe). The catalog is asked whether the file was already imported as soon as the
+    digest is known, and the parse is abandoned if it was.
+    """
+
+    def __init__(self, source: Source, background: bool) -> None:
+        self.background = background
+        self._source = source
+        self._value = ""
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._done = False
+        if not background:
+            self._run()
+
+    def _run(self) -> None:
+        try:
+            self._value = sha256_of(self._source)
+        except BaseException as e:  # handed to the caller by value()
+            self._error = e
+        finally:
+            self._done = True
+
+    def start(self) -> None:
+        if self.background and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+            self._thread.start()
+
+    def ready(self) -> bool:
+        return self._done
+
+    def value(self) -> str:
+        if self._thread is not None:
+            self._thread.join()
+        elif not self._done:
+            self._run()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _AlreadyImported(Exception):
+    def __init__(self, import_id: str) -> None:
+        super().__init__(import_id)
+        self.import_id = import_id
+
+
+def _prior_import(w: Writer, digest: str, user: str) -> str | None:
+    rows = w.con.execute(
+        "SELECT import_id FROM imports WHERE sha256 = ? AND user_id = ? LIMIT 1", [digest, user]
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 def import_paths(
@@ -153,8 +228,9 @@ def import_paths(
     results: list[FileResult] = []
     with store.writer() as w:
         if low_memory:
-            w.con.execute("SET memory_limit = '160MB'")
+            w.con.execute(f"SET memory_limit = '{LOW_MEMORY_DUCKDB}'")
             w.con.execute("SET threads = 1")
+            w.con.execute("SET preserve_insertion_order = false")  # lets COPY stream instead of buffer
         for cand in candidates:
             result = _import_one(
                 w, cand, user, forced_module, force, dry_run, allow_rejects, low_memory, options or {}, progress
@@ -185,26 +261,21 @@ def _import_one(
             # raises UnsupportedFormatError with a message saying what to export instead
             module.parse(src, ParseContext(source_name=src.name))
         result.format = module.FORMAT
-        digest = sha256_of(src)
-        prior = w.con.execute(
-            "SELECT import_id FROM imports WHERE sha256 = ? AND user_id = ? LIMIT 1", [digest, user]
-        ).fetchall()
-        if prior and not force:
-            result.status = "already-imported"
-            result.import_id = prior[0][0]
-            result.message = "already imported (same content); use --force to import again"
-            return result
-        import_id = f"{digest[:12]}-{uuid.uuid4().hex[:8]}"
-        result.import_id = import_id
+        digest = _Digest(src, background=src.path is not None and (src.size or 0) >= BACKGROUND_HASH_BYTES)
+        if digest.ready() and (prior := _prior_import(w, digest.value(), user)) and not force:
+            raise _AlreadyImported(prior)
         ctx = ParseContext(source_name=src.name, low_memory=low_memory, options=options)
         if progress is not None:
             progress.start(src.name, src.size)
             ctx.progress = progress.advance
         try:
-            staged = _parse_and_stage(module, src, ctx, user, import_id, w)
+            staged = _parse_and_stage(module, src, ctx, w, digest, user, force)
         finally:
             if progress is not None:
                 progress.finish()
+        import_id = f"{digest.value()[:12]}-{uuid.uuid4().hex[:8]}"
+        result.import_id = import_id
+        staged.import_id = import_id
         result.rows_in = staged.points_in + ctx.rejected
         result.rejected = ctx.rejected
         result.skipped = ctx.skipped
@@ -226,7 +297,7 @@ def _import_one(
                 path=src.name,
                 hint="check that this is the export you meant to import",
             )
-        _write(w, staged, result, dry_run)
+        _write(w, staged, user, result, dry_run)
         if dry_run:
             result.status = "dry-run"
             w.discard()
@@ -234,7 +305,7 @@ def _import_one(
         w.con.execute(
             "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                import_id, src.name, digest, result.format, user, result.rows_in, result.added,
+                import_id, src.name, digest.value(), result.format, user, result.rows_in, result.added,
                 result.duplicate, result.rejected, result.skipped, result.segments_added,
                 result.visits_added, result.labels_added,
                 json.dumps(result.unmapped_modes, sort_keys=True) if result.unmapped_modes else None,
@@ -243,6 +314,12 @@ def _import_one(
         )
         w.commit()
         result.status = "imported"
+        return result
+    except _AlreadyImported as e:
+        w.discard()
+        result.status = "already-imported"
+        result.import_id = e.import_id
+        result.message = "already imported (same content); use --force to import again"
         return result
     except UnsupportedFormatError as e:
         w.discard()
@@ -270,28 +347,36 @@ def _import_one(
 
 @dataclass
 class _Staged:
-    points: list[pa.Table] = field(default_factory=list)
+    points: _Points
     source_segments: list[pa.Table] = field(default_factory=list)
     source_visits: list[pa.Table] = field(default_factory=list)
     labels: list[pa.Table] = field(default_factory=list)
     points_in: int = 0
+    import_id: str = ""
 
     @property
     def empty(self) -> bool:
-        return not any(t.num_rows for t in self.points + self.source_segments + self.source_visits + self.labels)
+        spans = self.source_segments + self.source_visits + self.labels
+        return not (self.points.rows or any(t.num_rows for t in spans))
 
 
 def _parse_and_stage(
-    module: ModuleType, src: Source, ctx: ParseContext, user: str, import_id: str, w: Writer
+    module: ModuleType, src: Source, ctx: ParseContext, w: Writer, digest: _Digest, user: str, force: bool
 ) -> _Staged:
-    staged = _Staged()
-    spool = _Spool(w, ctx.low_memory)
+    """Parse and validate everything; raise :class:`_AlreadyImported` once the digest says so."""
+    staged = _Staged(points=_Points(w, ctx.low_memory))
+    checked = not digest.background
     fmt = module.FORMAT
+    batches = module.parse(src, ctx)
     try:
-        batches = module.parse(src, ctx)
         for batch in batches:
-            _stage_batch(batch, staged, spool, ctx, user, import_id, fmt)
-    except Mobco2Error:
+            _stage_batch(batch, staged, ctx, user, fmt)
+            digest.start()
+            if not checked and digest.ready():
+                checked = True
+                if (prior := _prior_import(w, digest.value(), user)) and not force:
+                    raise _AlreadyImported(prior)
+    except (Mobco2Error, _AlreadyImported):
         raise
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, OverflowError) as e:
         # A parser met content it did not expect: that is bad input, not a crash.
@@ -300,23 +385,26 @@ def _parse_and_stage(
             path=src.name,
             hint="the file may be truncated or not what it seems; try --format to force another reader",
         ) from e
-    staged.points = spool.tables()
+    finally:
+        if hasattr(batches, "close"):
+            batches.close()  # stops a parser's worker processes at once when the import is cut short
+    if not checked and (prior := _prior_import(w, digest.value(), user)) and not force:
+        raise _AlreadyImported(prior)
     return staged
 
 
-def _stage_batch(
-    batch: Batch, staged: _Staged, spool: _Spool, ctx: ParseContext, user: str, import_id: str, fmt: str
-) -> None:
+def _stage_batch(batch: Batch, staged: _Staged, ctx: ParseContext, user: str, fmt: str) -> None:
     if batch.points is not None and batch.points.num_rows:
         pts = validate_points(batch.points, ctx)
         staged.points_in += pts.num_rows
         if pts.num_rows:
-            spool.add(_with_ids(pts, schema.POINTS, user, import_id, source_format=fmt))
+            keep = [c for c in pts.column_names if c in _STAGED_POINTS.names]
+            staged.points.add(schema.conform(pts.select(keep), _STAGED_POINTS))
     if batch.source_segments is not None and batch.source_segments.num_rows:
-        segs = _with_ids(batch.source_segments, schema.SOURCE_SEGMENTS, user, import_id, origin=fmt)
+        segs = _with_ids(batch.source_segments, schema.SOURCE_SEGMENTS, user, origin=fmt)
         staged.source_segments.append(_valid_spans(segs, ctx))
     if batch.source_visits is not None and batch.source_visits.num_rows:
-        vis = _with_ids(batch.source_visits, schema.SOURCE_VISITS, user, import_id, origin=fmt)
+        vis = _with_ids(batch.source_visits, schema.SOURCE_VISITS, user, origin=fmt)
         staged.source_visits.append(_valid_spans(vis, ctx))
     if batch.labels is not None and batch.labels.num_rows:
         lab = batch.labels
@@ -327,9 +415,10 @@ def _stage_batch(
         staged.labels.append(schema.conform(lab, schema.LABELS))
 
 
-def _with_ids(table: pa.Table, target: pa.Schema, user: str, import_id: str, **constants: str) -> pa.Table:
+def _with_ids(table: pa.Table, target: pa.Schema, user: str, **constants: str) -> pa.Table:
+    """Conform spans to ``target``; the import id is known (from the digest) only when written."""
     n = table.num_rows
-    cols = {"user_id": user, "import_id": import_id, **constants}
+    cols = {"user_id": user, "import_id": "", **constants}
     for name, value in cols.items():
         if name in table.column_names:
             table = table.drop_columns([name])
@@ -338,47 +427,58 @@ def _with_ids(table: pa.Table, target: pa.Schema, user: str, import_id: str, **c
     return schema.conform(table.drop_columns(drop), target)
 
 
+def _floats(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A numeric column as float64 numpy, NaN where null."""
+    return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+
+
 def validate_points(points: pa.Table, ctx: ParseContext) -> pa.Table:
     """Reject points with impossible coordinates or times; null out absurd optional values.
 
     Rejected: latitude outside [-90, 90], longitude outside [-180, 180], NaN, exactly (0, 0),
     and times before 1990 or more than a day in the future. Points without a time are kept
-    (geometry only). Returns the valid rows; rejections are counted in ``ctx``.
+    (geometry only). Returns the valid rows; rejections are counted in ``ctx``. Whole columns
+    in numpy (a 1 GB Records.json is 2.4 M points); the reason is worked out for the first
+    rejected row only.
     """
-    lat = pc.cast(points.column("lat"), pa.float64())
-    lon = pc.cast(points.column("lon"), pa.float64())
-    ok_lat = pc.and_(pc.greater_equal(lat, -90.0), pc.less_equal(lat, 90.0))
-    ok_lon = pc.and_(pc.greater_equal(lon, -180.0), pc.less_equal(lon, 180.0))
-    null_island = pc.and_(pc.equal(lat, 0.0), pc.equal(lon, 0.0))
-    ok = pc.and_(pc.and_(ok_lat, ok_lon), pc.invert(null_island))
-    ok = pc.fill_null(ok, False)
-    reasons = pc.if_else(
-        pc.fill_null(ok_lat, False), pa.scalar("longitude out of [-180, 180]"), pa.scalar("latitude out of [-90, 90]")
-    )
-    reasons = pc.if_else(pc.fill_null(null_island, False), pa.scalar("coordinates (0, 0)"), reasons)
+    if not points.num_rows:
+        return points
+    lat, lon = _floats(points.column("lat")), _floats(points.column("lon"))
+    with np.errstate(invalid="ignore"):
+        ok_lat = (lat >= -90.0) & (lat <= 90.0)
+        ok_lon = (lon >= -180.0) & (lon <= 180.0)
+    island = (lat == 0.0) & (lon == 0.0)
+    ok_xy = ok_lat & ok_lon & ~island
+    ok = ok_xy
     if "ts" in points.column_names:
         ts = points.column("ts")
         if ts.type != schema.TS:
             ts = ts.cast(schema.TS)
-        latest = datetime.now(UTC) + timedelta(days=1)
-        ok_ts = pc.and_(
-            pc.greater_equal(ts, pa.scalar(MIN_TIME, schema.TS)), pc.less_equal(ts, pa.scalar(latest, schema.TS))
-        )
-        ok_ts = pc.fill_null(ok_ts, True)  # no time: geometry only, kept
-        reasons = pc.if_else(pc.and_(ok, pc.invert(ok_ts)), pa.scalar("date before 1990 or in the future"), reasons)
-        ok = pc.and_(ok, ok_ts)
-    n_bad = points.num_rows - pc.sum(pc.cast(ok, pa.int64())).as_py() if points.num_rows else 0
-    if n_bad:
-        bad_idx = pc.indices_nonzero(pc.invert(ok))[0].as_py()
-        record = (
-            str(points.column("record")[bad_idx].as_py())
-            if "record" in points.column_names
-            else f"point {bad_idx + 1}"
-        )
-        value = f" (lat {lat[bad_idx].as_py()}, lon {lon[bad_idx].as_py()})"
-        ctx.reject(record, reasons[bad_idx].as_py() + value, count=n_bad)
-        points = points.filter(ok)
+        lo = _epoch_us(MIN_TIME)
+        us = pc.fill_null(pc.cast(ts, pa.int64()), lo).to_numpy()  # no time: geometry only, kept
+        ok = ok_xy & (us >= lo) & (us <= _epoch_us(datetime.now(UTC) + timedelta(days=1)))
+    if not ok.all():
+        i = int(np.argmin(ok))
+        if ok_xy[i]:
+            reason = "date before 1990 or in the future"
+        elif island[i]:
+            reason = "coordinates (0, 0)"
+        else:
+            reason = "longitude out of [-180, 180]" if ok_lat[i] else "latitude out of [-90, 90]"
+        record = str(points.column("record")[i].as_py()) if "record" in points.column_names else f"point {i + 1}"
+        where = f" (lat {_as_float(points.column('lat')[i])}, lon {_as_float(points.column('lon')[i])})"
+        ctx.reject(record, reason + where, count=int(len(ok) - np.count_nonzero(ok)))
+        points = points.filter(pa.array(ok))
     return _sanitise(points)
+
+
+def _epoch_us(t: datetime) -> int:
+    return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _as_float(value: pa.Scalar) -> float | None:
+    v = value.as_py()
+    return None if v is None else float(v)
 
 
 _RANGES = {
@@ -394,13 +494,13 @@ def _sanitise(points: pa.Table) -> pa.Table:
     """Optional measurements outside physical ranges become null (they never reject a point)."""
     for name, (lo, hi) in _RANGES.items():
         if name in points.column_names:
-            col = pc.cast(points.column(name), pa.float64())
-            bad = pc.fill_null(pc.or_(pc.less(col, lo), pc.greater(col, hi)), False)
-            bad = pc.or_(bad, pc.fill_null(pc.is_nan(col), False))
-            if pc.any(bad).as_py():
-                fixed = pc.if_else(bad, pa.scalar(None, col.type), col)
-                idx = points.column_names.index(name)
-                points = points.set_column(idx, name, fixed.cast(points.schema.field(name).type))
+            col = points.column(name)
+            values = _floats(col)
+            with np.errstate(invalid="ignore"):
+                bad = ~((values >= lo) & (values <= hi))  # NaN and null too
+            if np.count_nonzero(bad) > col.null_count:  # a value to null out, not just nulls
+                fixed = pa.array(values, pa.float64(), mask=bad).cast(col.type)
+                points = points.set_column(points.column_names.index(name), name, fixed)
     return points
 
 
@@ -419,84 +519,184 @@ def _valid_spans(table: pa.Table, ctx: ParseContext) -> pa.Table:
     return table
 
 
-class _Spool:
-    """Collects points batches in memory, or on disk in low-memory mode."""
+_KEY_SQL = "coalesce(epoch_us(ts), -1), round(lat * 1e6)::BIGINT, round(lon * 1e6)::BIGINT"
+"""The points' natural key (schema.NATURAL_KEYS, lat/lon at 1e-6°) as DuckDB computes it."""
+
+
+class _Points:
+    """A file's validated points until they are written, repeats of a natural key removed.
+
+    In memory the key columns are kept beside the tables (24 bytes a point), so repeats are
+    found by numpy without a database pass. In low-memory mode the points go to a Parquet
+    spool under the store's .staging and DuckDB, which spills to disk, finds the repeats.
+    Either way the first occurrence in file order is kept.
+    """
 
     def __init__(self, w: Writer, low_memory: bool) -> None:
         self._w = w
         self._low = low_memory
-        self._mem: list[pa.Table] = []
+        self.rows = 0
+        self.months: set[int] = set()  # year * 100 + month of the points (0: no time)
+        self._last_ts: int | None = -(2**63)  # None once times stop rising strictly (repeats possible)
+        self._tables: list[pa.Table] = []
+        self._keys: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._writer = None
         self._path: Path | None = None
+        self._registered = False
 
     def add(self, table: pa.Table) -> None:
+        self.rows += table.num_rows
+        us = pc.cast(table.column("ts"), pa.int64())
+        if us.null_count:
+            self.months.add(0)  # the year 0 / month 0 partition
+            us = pc.drop_null(us)
+        times = us.to_numpy()
+        if self._last_ts is not None:  # lets the low-memory path skip DuckDB's search for repeats
+            rising = len(times) == table.num_rows and (np.diff(times) > 0).all()
+            self._last_ts = int(times[-1]) if rising and times[0] > self._last_ts else None
+        m = np.unique(times.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64))
+        self.months.update((m // 12 * 100 + m % 12 + 197001).tolist())  # months since 1970-01 → YYYYMM
         if not self._low:
-            self._mem.append(table)
+            self._tables.append(table)
+            self._keys.append(_natural_keys(table))
             return
         import pyarrow.parquet as pq
 
         if self._writer is None:
             self._w.staging.mkdir(parents=True, exist_ok=True)
             self._path = self._w.staging / f"spool-{time.monotonic_ns()}.parquet"
-            self._writer = pq.ParquetWriter(self._path, schema.POINTS, compression="lz4")
+            self._writer = pq.ParquetWriter(self._path, _STAGED_POINTS, compression="lz4")
         self._writer.write_table(table)
 
-    def tables(self) -> list[pa.Table]:
+    def relation(self) -> str | None:
+        """SQL for the rows to write (first occurrence of each key), on the writer's connection."""
+        con = self._w.con
+        if not self.rows:
+            return None
         if not self._low:
-            return self._mem
-        if self._writer is None:
-            return []
+            data = pa.concat_tables(self._tables)
+            self._tables = []
+            first = _first_occurrences(*(np.concatenate(k) for k in zip(*self._keys, strict=True)))
+            self._keys = []
+            con.register("__new_points", data if first is None else data.filter(first))
+            self._registered = True
+            return "__new_points"
+        assert self._writer is not None and self._path is not None
         self._writer.close()
-        # Returned lazily through a dataset scan so the points never sit in memory at once.
-        return [_LazyParquet(self._path)]  # type: ignore[list-item]
+        _release_free_memory()
+        spool = "read_parquet(" + _sql_text(str(self._path)) + ", file_row_number = true)"
+        repeats = self._last_ts is None and con.execute(  # strictly rising times cannot repeat a key
+            f"SELECT count(*) FROM (SELECT 1 FROM {spool} GROUP BY {_KEY_SQL} HAVING count(*) > 1)"
+        ).fetchall()[0][0]
+        if not repeats:
+            return f"(SELECT * EXCLUDE (file_row_number) FROM {spool})"
+        return (
+            f"(SELECT * EXCLUDE (file_row_number) FROM {spool} "
+            f"QUALIFY row_number() OVER (PARTITION BY {_KEY_SQL} ORDER BY file_row_number) = 1)"
+        )
+
+    def close(self) -> None:
+        if self._registered:
+            self._w.con.unregister("__new_points")
+            self._registered = False
 
 
-class _LazyParquet:
-    """Stands for a spooled Parquet file where an Arrow table is expected (num_rows + DuckDB SQL)."""
+def _release_free_memory() -> None:
+    """Hand memory freed by the parse back to the system before DuckDB works (low-memory mode).
 
-    def __init__(self, path: Path | None) -> None:
-        import pyarrow.parquet as pq
+    Arrow's pool and glibc's heap keep freed blocks for reuse; under a 300 MB budget the
+    ~50 MB they hold after a big file matter.
+    """
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
-        self.path = path
-        self.num_rows = pq.read_metadata(path).num_rows if path else 0
+
+def _natural_keys(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:data:`_KEY_SQL` in numpy: epoch µs (-1 for no time), lat and lon × 10⁶ rounded half away
+    from zero (DuckDB's ``round``; numpy's own rounds half to even)."""
+    ts = pc.fill_null(pc.cast(table.column("ts"), pa.int64()), -1).to_numpy()
+
+    def scaled(name: str) -> np.ndarray:
+        x = _floats(table.column(name)) * 1e6
+        whole = np.trunc(x)
+        return np.where(np.abs(x - whole) == 0.5, whole + np.sign(x), np.round(x)).astype(np.int64)
+
+    return ts, scaled("lat"), scaled("lon")
 
 
-def _write(w: Writer, staged: _Staged, result: FileResult, dry_run: bool) -> None:
-    con = w.con
+def _first_occurrences(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray | None:
+    """A mask of the first row of each (ts, lat, lon) key in row order; None when all are distinct.
+
+    Records.json and GPS tracks are written in time order, so the usual answer comes from one
+    look at the time steps; only rows sharing a time with a neighbour are sorted on all keys.
+    """
+    n = len(ts)
+    if n < 2:
+        return None
+    step = np.diff(ts)
+    if (step > 0).all():
+        return None
+    if (step >= 0).all():  # sorted by time: equal keys can only sit in runs of equal times
+        tied = np.zeros(n, dtype=bool)
+        tied[1:] |= step == 0
+        tied[:-1] |= step == 0
+        rows = np.flatnonzero(tied)
+    else:
+        rows = np.arange(n)
+    order = rows[np.lexsort((lon[rows], lat[rows], ts[rows]))]  # stable: row order within a key
+    same = (ts[order[1:]] == ts[order[:-1]]) & (lat[order[1:]] == lat[order[:-1]]) & (lon[order[1:]] == lon[order[:-1]])
+    if not same.any():
+        return None
+    first = np.ones(n, dtype=bool)
+    first[order[1:][same]] = False
+    return first
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _write(w: Writer, staged: _Staged, user: str, result: FileResult, dry_run: bool) -> None:
     # Points: deduplicate within the file, then against what the user already has.
-    pts_sql = _points_source(w, staged.points)
     try:
-        if pts_sql is not None:
-            _write_points(w, pts_sql, staged.points_in, result, dry_run)
+        relation = staged.points.relation()
+        if relation is not None:
+            points = staged.points
+            _write_points(w, relation, points.months, user, staged.import_id, result, points.rows, dry_run)
     finally:
-        if pts_sql == "__new_points":
-            con.unregister("__new_points")
+        staged.points.close()
     _write_spans_and_labels(w, staged, result, dry_run)
 
 
-def _write_points(w: Writer, pts_sql: str, total: int, result: FileResult, dry_run: bool) -> None:
-    con = w.con
-    new_sql = f"""
-        WITH incoming AS (
-            SELECT *, coalesce(epoch_us(ts), -1) AS k_ts,
-                   round(lat * 1e6)::BIGINT AS k_lat, round(lon * 1e6)::BIGINT AS k_lon,
-                   coalesce(year(ts), 0) AS k_year, coalesce(month(ts), 0) AS k_month
-            FROM {pts_sql}
-        ), firsts AS (
-            SELECT DISTINCT ON (user_id, k_ts, k_lat, k_lon) * FROM incoming
-        ), existing AS (
-            SELECT user_id, coalesce(epoch_us(ts), -1) AS k_ts,
-                   round(lat * 1e6)::BIGINT AS k_lat, round(lon * 1e6)::BIGINT AS k_lon
-            FROM points
-            WHERE user_id IN (SELECT DISTINCT user_id FROM incoming)
-              AND (year * 100 + month) IN (SELECT DISTINCT k_year * 100 + k_month FROM incoming)
-        )
-        SELECT f.* EXCLUDE (k_ts, k_lat, k_lon, k_year, k_month)
-        FROM firsts f ANTI JOIN existing e
-          ON f.user_id = e.user_id AND f.k_ts = e.k_ts AND f.k_lat = e.k_lat AND f.k_lon = e.k_lon
-    """
+def _write_points(
+    w: Writer, relation: str, months_of: set[int], user: str, import_id: str, result: FileResult, total: int,
+    dry_run: bool,
+) -> None:
+    constants = {"user_id": user, "import_id": import_id, "source_format": result.format or ""}
+    cols = ", ".join(
+        f"{_sql_text(constants[f.name])} AS {f.name}" if f.name in constants else f"i.{f.name}" for f in schema.POINTS
+    )
+    months = ", ".join(str(m) for m in sorted(months_of))
+    # The manifest tells, without reading any Parquet, whether the user has points in these months.
+    overlap = w.con.execute(
+        "SELECT count(*) FROM parquet_files WHERE table_name = 'points' AND user_id = ? "
+        f"AND year * 100 + month IN ({months})",
+        [user],
+    ).fetchall()[0][0]
+    new_sql = f"SELECT {cols} FROM {relation} i"
+    if overlap:
+        new_sql += f"""
+            ANTI JOIN (
+                SELECT coalesce(epoch_us(ts), -1) AS k_ts,
+                       round(lat * 1e6)::BIGINT AS k_lat, round(lon * 1e6)::BIGINT AS k_lon
+                FROM points WHERE user_id = {_sql_text(user)} AND year * 100 + month IN ({months})
+            ) e
+            ON coalesce(epoch_us(i.ts), -1) = e.k_ts AND round(i.lat * 1e6)::BIGINT = e.k_lat
+               AND round(i.lon * 1e6)::BIGINT = e.k_lon
+        """
     if dry_run:
-        result.added = con.execute(f"SELECT count(*) FROM ({new_sql})").fetchall()[0][0]
+        result.added = w.con.execute(f"SELECT count(*) FROM ({new_sql})").fetchall()[0][0]
     else:
         result.added = w.append("points", new_sql)
     result.duplicate = total - result.added
@@ -511,6 +711,8 @@ def _write_spans_and_labels(w: Writer, staged: _Staged, result: FileResult, dry_
         if not tables:
             continue
         data = pa.concat_tables(tables)
+        i = data.schema.get_field_index("import_id")
+        data = data.set_column(i, "import_id", pa.array([staged.import_id] * data.num_rows, pa.string()))
         name = f"__new_{table}"
         con.register(name, data)
         key = schema.NATURAL_KEYS[table]
@@ -553,15 +755,3 @@ def _write_spans_and_labels(w: Writer, staged: _Staged, result: FileResult, dry_
                 result.labels_added = con.execute("SELECT count(*) FROM labels").fetchall()[0][0] - before
         finally:
             con.unregister("__new_labels")
-
-
-def _points_source(w: Writer, tables: list) -> str | None:  # type: ignore[type-arg]
-    tables = [t for t in tables if t.num_rows]
-    if not tables:
-        return None
-    if isinstance(tables[0], _LazyParquet):
-        path = str(tables[0].path).replace("'", "''")
-        return f"read_parquet('{path}')"
-    data = pa.concat_tables(tables)
-    w.con.register("__new_points", data)
-    return "__new_points"

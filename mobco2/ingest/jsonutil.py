@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import codecs
 import gc
+import gzip
 import math
 import mmap
 import multiprocessing
 import os
 import re
 import sys
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -38,7 +40,6 @@ import pyarrow.compute as pc
 
 from mobco2.errors import InputDataError, UsageError
 from mobco2.ingest.base import UTF8_BOM, Source
-from mobco2.ingest.times import iso_to_utc
 from mobco2.schema import TS
 
 T = TypeVar("T")
@@ -90,8 +91,15 @@ def json_buffer(source: Source) -> Iterator[tuple[memoryview, mmap.mmap | None, 
                 with suppress(BufferError):  # a caller still holds a slice: the GC will close it
                     mm.close()
     else:
-        with source.open() as f:
-            data = f.read()
+        try:
+            with source.open() as f:
+                data = f.read()
+        except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # a gzip cut short or damaged
+            raise InputDataError(
+                f"corrupt or truncated compressed data ({e})",
+                path=source.name,
+                hint="re-download or re-export the file",
+            ) from None
         bom = bom_length(data)
         yield memoryview(data)[bom:], None, bom
 
@@ -215,6 +223,7 @@ def split_array(
     start: int,
     part_bytes: int,
     probe: msgspec.json.Decoder,
+    release: Callable[[int, int], None] | None = None,
 ) -> list[tuple[int, int]]:
     """Cut points ``(end, next_start)`` between elements of the array whose ``[`` ends at ``start``.
 
@@ -225,6 +234,7 @@ def split_array(
     other than truncation: a ``},{`` inside a nested
     list or a string fails that test at once. The caller must still treat a part that fails
     to decode as "maybe a bad cut" (see google_records). Returns ``[]`` when no cut is found.
+    ``release(start, end)`` is called for each byte range read (to drop mmap pages from memory).
     """
     search_bytes, probe_bytes = SEARCH_BYTES, PROBE_BYTES
     cuts: list[tuple[int, int]] = []
@@ -232,17 +242,26 @@ def split_array(
     target = start + part_bytes
     sep = re.compile(rb"\}\s*,\s*\{")
     while target < n - part_bytes // 4:
-        window = bytes(buf[target : min(n, target + search_bytes)])
         found = None
-        for m in sep.finditer(window):
-            nxt = target + m.end() - 1
-            try:
-                probe.decode(b"[" + bytes(buf[nxt : min(n, nxt + probe_bytes)]))
-            except msgspec.DecodeError as exc:
-                if str(exc).startswith(TRUNCATED):
-                    found = (target + m.start() + 1, nxt)
-                    break
-            # a complete decode means the window reached the array's end: not a useful cut
+        # a small window first: a separator is usually within a record's length of the target
+        for window_end in sorted({min(n, target + 64 * 1024, target + search_bytes), min(n, target + search_bytes)}):
+            window = bytes(buf[target:window_end])
+            for m in sep.finditer(window):
+                nxt = target + m.end() - 1
+                try:
+                    probe.decode(b"[" + bytes(buf[nxt : min(n, nxt + probe_bytes)]))
+                except msgspec.DecodeError as exc:
+                    if str(exc).startswith(TRUNCATED):
+                        found = (target + m.start() + 1, nxt)
+                        break
+                finally:
+                    if release is not None:
+                        release(nxt, min(n, nxt + probe_bytes))
+                # a complete decode means the window reached the array's end: not a useful cut
+            if release is not None:
+                release(target, window_end)
+            if found is not None:
+                break
         if found is None:
             break
         cuts.append(found)
@@ -264,11 +283,17 @@ class Part:
     end: int
 
 
-def plan_parts(buf: memoryview, key: str, part_bytes: int, probe: msgspec.json.Decoder) -> list[Part]:
+def plan_parts(
+    buf: memoryview,
+    key: str,
+    part_bytes: int,
+    probe: msgspec.json.Decoder,
+    release: Callable[[int, int], None] | None = None,
+) -> list[Part]:
     """Cut a ``{"key": [ … ]}`` document into parts of about ``part_bytes`` of whole elements.
 
     Returns one ``whole`` part when the document is small, starts differently, or offers no
-    safe cut (see :func:`split_array`).
+    safe cut (see :func:`split_array`, which calls ``release``).
     """
     n = len(buf)
     head = bytes(buf[:4096])
@@ -276,7 +301,7 @@ def plan_parts(buf: memoryview, key: str, part_bytes: int, probe: msgspec.json.D
     m = re.match(rb'\{\s*"' + re.escape(key.encode()) + rb'"\s*:\s*\[', body)
     if m is None or n < 2 * part_bytes:
         return [Part("whole", 0, n)]
-    cuts = split_array(buf, len(head) - len(body) + m.end(), part_bytes, probe)
+    cuts = split_array(buf, len(head) - len(body) + m.end(), part_bytes, probe, release)
     if not cuts:
         return [Part("whole", 0, n)]
     parts = [Part("first", 0, cuts[0][0])]
@@ -412,6 +437,44 @@ def e7_to_degrees(e7: np.ndarray, wrap: int) -> np.ndarray:
     return np.where(e7 > wrap, e7 - E7_OVERFLOW, e7) / 1e7
 
 
+def element_locators(key: str, index: np.ndarray) -> pa.Array:
+    """``key[i]`` strings for non-negative element indexes, built as Arrow buffers in numpy.
+
+    Indexes come in file order, so rows with the same number of digits form a few runs; each
+    run is written as a block of fixed-width rows, one character column at a time. Measured
+    ~10 times cheaper than casting to text and joining (2.4 M rows for a 1 GB Records.json).
+    """
+    idx = np.asarray(index, dtype=np.int64)
+    n = len(idx)
+    digits = np.ones(n, dtype=np.int64)
+    for power in range(1, 19):
+        more = idx >= 10**power
+        if not more.any():
+            break
+        digits += more
+    runs = [0, *(np.flatnonzero(np.diff(digits)) + 1).tolist(), n]
+    if len(runs) > 64:  # not in file order: let Arrow format them
+        return pc.binary_join_element_wise(f"{key}[", pa.array(idx).cast(pa.string()), "]", "")
+    prefix = np.frombuffer(f"{key}[".encode(), dtype=np.uint8)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(len(prefix) + digits + 1, out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    for a, b in pairwise(runs):
+        if a == b:
+            continue
+        d = int(digits[a])
+        block = data[offsets[a] : offsets[b]].reshape(b - a, len(prefix) + d + 1)
+        block[:, : len(prefix)] = prefix
+        rest = idx[a:b].copy()
+        for k in range(d):  # units digit first
+            block[:, len(prefix) + d - 1 - k] = 48 + rest % 10
+            rest //= 10
+        block[:, -1] = ord("]")
+    if offsets[-1] < 2**31:
+        return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+    return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
 def parse_latlng(values: Sequence[str | None] | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Google coordinate strings → (lat, lon) float64 arrays, NaN where unreadable.
 
@@ -456,6 +519,8 @@ def utc_times(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     :func:`mobco2.ingest.times.iso_to_utc`. A trailing ``Z`` is Google writing UTC, not the
     user's local zone, so its offset is null, not 0.
     """
+    from mobco2.ingest.times import iso_to_utc  # imports pandas: only when needed
+
     if values.type != pa.string():
         values = values.cast(pa.string())
     times = iso_to_utc(values)
@@ -469,6 +534,8 @@ def fast_utc(values: pa.Array) -> pa.Array:
     try:
         return values.cast(TS)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        from mobco2.ingest.times import iso_to_utc  # imports pandas: only when needed
+
         return iso_to_utc(values).ts
 
 

@@ -391,3 +391,80 @@ def test_progress_reaches_the_end_and_workers_must_be_a_number(samples: Path, lo
     assert seen and seen[-1] == path.stat().st_size
     with pytest.raises(UsageError, match="whole number"):
         list(google_records.parse(Source.from_path(path), ParseContext(str(path), options={"workers": "many"})))
+
+
+# ------------------------------------------------------------------------------------ fast paths
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 10**15), max_size=300), st.booleans())
+def test_element_locators_are_the_indexes_written_out(indexes: list[int], in_order: bool) -> None:
+    if in_order:
+        indexes = sorted(indexes)
+    got = jsonutil.element_locators("locations", np.array(indexes, dtype=np.int64))
+    assert got.type == pa.string()
+    assert got.to_pylist() == [f"locations[{i}]" for i in indexes]
+
+
+@pytest.mark.parametrize("low_memory", [False, True])
+def test_a_damaged_gzip_is_an_input_error(low_memory: bool) -> None:
+    import gzip
+
+    packed = gzip.compress(json.dumps(_big_document(50)).encode())
+    for data in (b"\x1f\x8b", packed[: len(packed) // 2]):
+        with pytest.raises(InputDataError, match="compressed"):
+            parse(from_text(data), low_memory=low_memory)
+
+
+def test_integers_beyond_any_float_are_no_number() -> None:
+    # msgspec keeps big JSON integers exact (small ones are declared int | float, see the module)
+    huge = "1" + "0" * 400
+    candidates = f'{{"type": "WALKING", "confidence": {huge}}}, {{"type": "IN_VEHICLE", "confidence": 10}}'
+    text = ('{"locations": [{"latitudeE7": 1, "longitudeE7": 2, "timestamp": "2015-10-10T18:47:04Z", '
+            f'"accuracy": {huge}, "heading": 90, "activity": [{{"activity": [{candidates}]}}]}}]}}')  # fmt: skip
+    table, ctx = parse(from_text(text))
+    row = table.to_pylist()[0]
+    assert row["accuracy_m"] is None and row["heading_deg"] == 90.0
+    assert (row["mode_hint"], row["mode_hint_conf"]) == ("car", pytest.approx(0.10))  # absurd = unknown
+    assert ctx.rejected == 0
+    doc = {"locations": [{"latitudeE7": 1, "longitudeE7": 2, "timestampMs": 10**30},
+                          {"latitudeE7": 1, "longitudeE7": 2, "timestampMs": "1444502822597"}]}  # fmt: skip
+    table, ctx = parse(from_text(json.dumps(doc)))
+    assert table.column("record").to_pylist() == ["locations[1]"]
+    assert ctx.rejected == 1 and ctx.first_rejection[0] == "locations[0]"
+
+
+@pytest.fixture
+def small_low_memory_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(google_records, "LOW_MEMORY_PART_BYTES", 4096)
+    monkeypatch.setattr(jsonutil, "SEARCH_BYTES", 2048)
+    monkeypatch.setattr(jsonutil, "PROBE_BYTES", 512)
+
+
+@pytest.mark.usefixtures("small_low_memory_parts")
+def test_low_memory_reads_a_file_on_disk_in_parts_without_streaming(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = _big_document(600)
+    path = tmp_path / "Records.json"
+    path.write_text(json.dumps(doc, indent=2))
+
+    def no_streaming(*args: object, **kwargs: object) -> None:
+        raise AssertionError("streamed a file that can be cut into parts")
+
+    monkeypatch.setattr(google_records, "_parse_streaming", no_streaming)
+    table, ctx = parse(Source.from_path(path), low_memory=True, workers="2")
+    assert_rows(table, expected(doc)[0])
+    assert ctx.rejected == 0
+
+
+@pytest.mark.usefixtures("small_low_memory_parts")
+def test_low_memory_finishes_with_the_tolerant_reader_after_a_bad_record(tmp_path: Path) -> None:
+    doc = _big_document(600)
+    doc["locations"][450]["longitudeE7"] = [1, 2]
+    path = tmp_path / "Records.json"
+    path.write_text(json.dumps(doc, indent=2))
+    table, ctx = parse(Source.from_path(path), low_memory=True)
+    assert ctx.rejected == 1 and ctx.first_rejection[0] == "locations[450]"
+    del doc["locations"][450]["longitudeE7"]
+    assert_rows(table, expected(doc)[0])

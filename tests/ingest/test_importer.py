@@ -6,6 +6,8 @@ import zipfile
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mobco2.errors import InputNotFoundError
 from mobco2.ingest import import_paths
@@ -197,3 +199,121 @@ def test_corrupt_gzip_is_bad_input_not_a_crash(store, tmp_path):
     assert res.files[0].status == "failed" and res.exit_code == 65
     assert "cut.gpx.gz" in res.files[0].message and "compressed" in res.files[0].message
     assert snapshot(store) == before
+
+
+# ------------------------------------------------------------------------------------ Records.json at speed
+
+
+def records_json(path, rows):  # type: ignore[no-untyped-def]
+    """A Records.json of (seconds after 2020-01-01, lat, lon, accuracy) rows, in the given order."""
+    import json
+
+    base = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
+    locations = [
+        {"latitudeE7": round(lat * 1e7), "longitudeE7": round(lon * 1e7), "accuracy": acc,
+         "timestamp": datetime.fromtimestamp(base + s, UTC).isoformat().replace("+00:00", "Z")}
+        for s, lat, lon, acc in rows
+    ]  # fmt: skip
+    path.write_text(json.dumps({"locations": locations}, indent=2))
+    return path
+
+
+@pytest.mark.parametrize("low_memory", [False, True])
+@pytest.mark.parametrize("in_order", [True, False])
+def test_repeats_within_a_file_keep_the_first_in_file_order(store, tmp_path, low_memory, in_order):
+    rows = [(60 * i, 43.6 + i * 1e-4, 1.44, 10) for i in range(40)]
+    rows += [(60 * 5, 43.6 + 5e-4, 1.44, 99), (60 * 5, 43.6 + 5e-4 + 4e-7, 1.44, 98)]  # same key at 1e-6°
+    rows += [(60 * 7, 43.6 + 7e-4, 1.45, 97)]  # same time, another place: not a repeat
+    if not in_order:
+        rows = rows[::-1]
+    f = records_json(tmp_path / "Records.json", rows)
+    res = import_paths(store, [f], user_id="me", low_memory=low_memory)
+    assert (res.total("added"), res.total("duplicate")) == (41, 2)
+    got = store.sql("select accuracy_m a from points where ts = '2020-01-01 00:05:00+00'").to_pylist()
+    assert got == [{"a": 10.0 if in_order else 98.0}]  # the first of the three in the file
+    assert store.check() == []
+
+
+def test_natural_keys_round_like_duckdb(store):
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+
+    from mobco2.ingest.importer import _natural_keys
+
+    lat = np.array([0.0000005, -0.0000005, 43.6000025, -43.6000015, 1.2345675, 89.9999995, 0.49999999999999994e-6])
+    ts = pa.array([0, None, 5, 6, 7, 8, 9], pa.timestamp("us", tz="UTC"))
+    table = pa.table({"ts": ts, "lat": lat, "lon": -lat})
+    k_ts, k_lat, k_lon = _natural_keys(table)
+    sql = "select coalesce(epoch_us(ts), -1), round(lat * 1e6)::BIGINT, round(lon * 1e6)::BIGINT from t"
+    con = duckdb.connect()
+    con.register("t", table)
+    expected = list(zip(*con.execute(sql).fetchall(), strict=True))
+    assert [k_ts.tolist(), k_lat.tolist(), k_lon.tolist()] == [list(c) for c in expected]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 2), st.integers(0, 1)), max_size=40), st.booleans())
+def test_first_occurrences_agree_with_a_set(keys, in_order):
+    import numpy as np
+
+    from mobco2.ingest.importer import _first_occurrences
+
+    if in_order:
+        keys = sorted(keys, key=lambda k: k[0])
+    seen, want = set(), []
+    for k in keys:
+        want.append(k not in seen)
+        seen.add(k)
+    cols = [np.array([k[i] for k in keys], dtype=np.int64) for i in range(3)]
+    mask = _first_occurrences(*cols)
+    assert (mask.tolist() if mask is not None else [True] * len(keys)) == want
+
+
+def test_a_big_file_hashed_during_the_parse_is_still_recognised(store, tmp_path, monkeypatch):
+    import hashlib
+
+    from mobco2.ingest import importer
+
+    monkeypatch.setattr(importer, "BACKGROUND_HASH_BYTES", 0)  # every file on disk counts as big
+    f = records_json(tmp_path / "Records.json", [(60 * i, 43.6 + i * 1e-4, 1.44, 10) for i in range(300)])
+    first = import_paths(store, [f], user_id="me")
+    assert first.files[0].status == "imported" and first.total("added") == 300
+    digest = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert store.sql("select sha256, import_id from imports").to_pylist() == [
+        {"sha256": digest, "import_id": first.files[0].import_id}
+    ]
+    assert first.files[0].import_id.startswith(digest[:12])
+    before = snapshot(store)
+    again = import_paths(store, [f], user_id="me")
+    assert again.files[0].status == "already-imported" and again.files[0].import_id == first.files[0].import_id
+    assert snapshot(store) == before
+    forced = import_paths(store, [f], user_id="me", force=True)
+    assert (forced.total("added"), forced.total("duplicate")) == (0, 300)
+
+
+def test_invalid_points_name_the_first_and_count_all(store):
+    import pyarrow as pa
+
+    from mobco2.ingest.base import ParseContext
+    from mobco2.ingest.importer import validate_points
+
+    ts = [datetime(2020, 1, 1, tzinfo=UTC)] * 5 + [datetime(1980, 1, 1, tzinfo=UTC), None]
+    table = pa.table({
+        "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+        "lat": [45.0, 45.0, 0.0, 45.0, 91.0, 45.0, 45.0], "lon": [1.0, 1.0, 0.0, 181.0, 1.0, 1.0, 1.0],
+        "accuracy_m": pa.array([5.0, -3.0, 5.0, 5.0, 5.0, 5.0, None], pa.float32()),
+        "speed_mps": pa.array([1.0, 500.0, 1.0, 1.0, 1.0, 1.0, float("nan")], pa.float32()),
+        "record": [f"r{i}" for i in range(7)],
+    })  # fmt: skip
+    for first in range(2, 6):
+        ctx = ParseContext("x")
+        kept = validate_points(table.slice(first), ctx)
+        reason = {2: "coordinates (0, 0)", 3: "longitude out of", 4: "latitude out of", 5: "date before 1990"}[first]
+        assert ctx.first_rejection[0] == f"r{first}" and ctx.first_rejection[1].startswith(reason)
+        assert ctx.rejected == 6 - first and kept.column("record").to_pylist() == ["r6"]
+    ctx = ParseContext("x")
+    kept = validate_points(table.slice(0, 2), ctx)
+    assert ctx.rejected == 0
+    assert kept.column("accuracy_m").to_pylist() == [5.0, None]  # out of range: nulled, the point kept
+    assert kept.column("speed_mps").to_pylist() == [1.0, None]
