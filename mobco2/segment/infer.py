@@ -1,7 +1,9 @@
 """Mode of every leg, by the priority of evidence in DESIGN §4.
 
 1. **label** — a user label (``labels.origin == "user"``) set on the leg (``leg_id``), on its
-   trip (``trip_id``), or covering at least ``label_overlap`` (50 %) of the leg's time;
+   trip (``trip_id``), or covering at least ``label_overlap`` (50 %) of the leg's time. A label
+   set on an id that no longer comes out of segmentation (new points moved the start minute the
+   id is hashed from) applies by the target's time span it recorded, the same way;
 2. **source** — the source's own confirmed label: a label with another origin (e-mission
    ``mode_confirm``…), or a source segment marked ``confirmed`` (Google "CONFIRMED"), matched
    the same way;
@@ -49,7 +51,13 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("plane-speed", "plane", 0.9, (("speed_p95_mps", ">", "plane_speed_mps"),), "faster than any train"),
+    Rule(
+        "plane-speed",
+        "plane",
+        0.9,
+        (("speed_p95_mps", ">", "plane_speed_mps"), ("speed_median_mps", ">=", "plane_median_mps")),
+        "sustained speeds beyond any train (TGVs and ICEs run at 300-320 km/h)",
+    ),
     Rule(
         "plane-gap",
         "plane",
@@ -58,8 +66,11 @@ RULES: tuple[Rule, ...] = (
             ("gap_share", ">=", 0.5),
             ("distance_m", ">=", "plane_gap_m"),
             ("speed_mean_mps", ">=", "plane_gap_speed_mps"),
+            ("speed_p95_tracked_mps", "<", "train_speed_mps"),
         ),
-        "a long jump across a signal gap, faster than road or classic rail",
+        "a long jump across a signal gap, faster than road or classic rail, with airport-like ends: "
+        "the fixes around the gap never move at rail speed (a train that loses its signal is seen "
+        "running fast before and after)",
     ),
     Rule(
         "hsr",
@@ -78,10 +89,12 @@ RULES: tuple[Rule, ...] = (
         0.65,
         (
             ("speed_p95_mps", ">=", "train_speed_mps"),
+            ("speed_median_mps", ">=", "train_median_mps"),
             ("turns_per_km", "<=", "car_max_turns_per_km"),
             ("stops_per_km", "<=", "train_max_stops_per_km"),
         ),
-        "fast, without the sharp turns and frequent stops of roads",
+        "fast and fast most of the time, without the sharp turns and frequent stops of roads "
+        "(sparse fixes hide a car's turns and stops, not its slow median in town)",
     ),
     Rule("car-fast", "car", 0.6, (("speed_p95_mps", ">=", "train_speed_mps"),), "fast with road-like turns or stops"),
     Rule(
@@ -264,30 +277,53 @@ class Decision:
     note: np.ndarray  # object: a sentence for --explain
 
 
+def tied_rows(ev: Evidence, trip_ids, leg_ids) -> np.ndarray:
+    """Which evidence rows are tied to an id this run produced: a ``leg_id`` among ``leg_ids``,
+    or (with no leg id) a ``trip_id`` among ``trip_ids``.
+
+    Every other row, including a label whose leg or trip id is gone (a re-import moved the
+    start minute the id hashes), applies by its recorded time span.
+    """
+    legs, trips = set(leg_ids.tolist()), set(trip_ids.tolist())
+    return np.array(
+        [(lid in legs) if lid is not None else (tid is not None and tid in trips)
+         for lid, tid in zip(ev.leg_id, ev.trip_id, strict=True)],
+        bool,
+    )
+
+
 def _match(kind: str, ev: Evidence, s, e, trip_ids, leg_ids, min_share: float):
-    """Row of the ``kind`` evidence applying to each leg (-1: none): leg id, trip id, then time."""
+    """Row of the ``kind`` evidence applying to each leg (-1: none): leg id, trip id, then time.
+
+    Rows come oldest first (labels are read in ``set_at`` order): by id the newest wins; by
+    time, the best overlap, the newest among equals.
+    """
     sub = np.flatnonzero((ev.kind == kind) & np.array([m is not None for m in ev.mode], bool))
     out = np.full(s.size, -1, np.int64)
     how = np.full(s.size, "", dtype=object)
     if not sub.size:
         return out, how
     sel = ev.select(np.isin(np.arange(len(ev)), sub))
-    by_leg = {lid: sub[i] for i, lid in enumerate(sel.leg_id) if lid is not None}
-    by_trip = {tid: sub[i] for i, tid in enumerate(sel.trip_id) if tid is not None and sel.leg_id[i] is None}
+    tied = tied_rows(sel, trip_ids, leg_ids)
+    by_leg = {lid: sub[i] for i, lid in enumerate(sel.leg_id) if tied[i] and lid is not None}
+    by_trip = {tid: sub[i] for i, tid in enumerate(sel.trip_id) if tied[i] and sel.leg_id[i] is None}
     if by_leg or by_trip:
         for i in range(s.size):
             if leg_ids[i] in by_leg:
                 out[i], how[i] = by_leg[leg_ids[i]], "leg id"
             elif trip_ids[i] in by_trip:
                 out[i], how[i] = by_trip[trip_ids[i]], "trip id"
-    untied = np.array([lid is None and tid is None for lid, tid in zip(sel.leg_id, sel.trip_id, strict=True)], bool)
-    timed = sel.select(untied)
-    rows = sub[untied]
-    if len(timed):
-        j, share = best_overlap(s, e, timed)
+    untied = np.flatnonzero(~tied)[::-1]  # newest first: best_overlap keeps the first of equals
+    if untied.size:
+        j, share = best_overlap(s, e, sel.select(untied))
         use = (out < 0) & (j >= 0) & (share >= min_share)
+        rows = sub[untied]
         out[use] = rows[j[use]]
-        how[use] = [f"covers {x:.0%} of the leg" for x in share[use]]
+        gone = np.array([sel.leg_id[k] is not None or sel.trip_id[k] is not None for k in untied], bool)
+        how[use] = [
+            f"covers {x:.0%} of the leg" + (" (its target id is gone: matched by time)" if g else "")
+            for x, g in zip(share[use], gone[j[use]], strict=True)
+        ]
     return out, how
 
 

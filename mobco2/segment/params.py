@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2
 """Bump when the algorithm changes in a way that changes results: every month is recomputed."""
 
 
@@ -33,6 +33,7 @@ class SegmentParams:
     untracked_gap_s: float = 12 * 3600.0
     # trips and legs
     min_trip_m: float = 100.0
+    transfer_max_s: float = 1800.0
     speed_window_s: float = 8.0
     walk_max_mps: float = 2.3
     stop_max_mps: float = 1.0
@@ -41,13 +42,15 @@ class SegmentParams:
     min_fast_s: float = 30.0
     label_overlap: float = 0.5
     # mode inference thresholds (see mobco2.segment.infer.RULES)
-    plane_speed_mps: float = 83.0
+    plane_speed_mps: float = 97.0
+    plane_median_mps: float = 55.0
     plane_gap_m: float = 100_000.0
     plane_gap_speed_mps: float = 55.0
     hsr_speed_mps: float = 55.0
     hsr_median_mps: float = 35.0
     rail_straightness: float = 0.8
     train_speed_mps: float = 22.0
+    train_median_mps: float = 12.0
     car_max_turns_per_km: float = 0.15
     train_max_stops_per_km: float = 0.3
     bus_min_stops_per_km: float = 1.5

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ from mobco2.segment.clean import (
 )
 from mobco2.segment.geo import haversine_m
 from mobco2.segment.params import SegmentParams
-from mobco2.segment.stays import find_stays
+from mobco2.segment.stays import Stays, find_stays
 from mobco2.segment.tz import zones_for
 
 _ABSORB_WALK_M = 200.0
@@ -152,6 +152,8 @@ def _merge_legs(legs: tripmod.Legs, dec: infer.Decision, dist: np.ndarray):
     """Absorb short walks between two legs of one inferred mode; merge equal neighbours."""
     mode, source = dec.mode.copy(), dec.source.copy()
     n = len(legs)
+    if n == 0:  # every trip was too short to keep: nothing to merge
+        return legs, dec
     if n >= 3:
         same_trip = (legs.trip[:-2] == legs.trip[1:-1]) & (legs.trip[1:-1] == legs.trip[2:])
         mid = np.arange(1, n - 1)
@@ -186,6 +188,58 @@ def _merge_legs(legs: tripmod.Legs, dec: infer.Decision, dist: np.ndarray):
         note=keep(dec.note),
     )
     return merged, dec2
+
+
+PUBLIC_TRANSPORT = frozenset({"bus", "coach", "tram", "metro", "train", "rer", "intercity", "hsr", "ferry", "plane"})
+"""Modes one waits for: a short stay just before boarding one is a transfer, not an activity."""
+
+
+def _transfers(trips: tripmod.Trips, stays, legs: tripmod.Legs, mode: np.ndarray, ok_trip, params) -> np.ndarray:
+    """Per trip, whether it continues into the next one across a transfer.
+
+    A transfer is a stay of at most ``transfer_max_s`` between two kept trips whose second one
+    starts by boarding public transport (:data:`PUBLIC_TRANSPORT`): waiting at a bus stop, on a
+    platform, for a connection. The sliding rule sees a stay there; the person is still on the
+    way (trackintel likewise lets only stays of 25 minutes or more end a trip).
+    """
+    nt = len(trips)
+    join = np.zeros(nt, bool)
+    if nt < 2 or len(legs) == 0:
+        return join
+    d = trips.dest[:-1]
+    linked = (d >= 0) & (trips.origin[1:] == d) & ok_trip[:-1] & ok_trip[1:]
+    dd = np.maximum(d, 0)
+    short = (stays.end_us[dd] - stays.start_us[dd]) <= params.transfer_max_s * 1e6 if len(stays) else linked
+    first_leg = np.searchsorted(legs.trip, np.arange(1, nt))  # legs come trip by trip
+    has_leg = first_leg < len(legs)
+    fl = np.minimum(first_leg, len(legs) - 1)
+    boards = has_leg & (legs.trip[fl] == np.arange(1, nt)) & np.isin(mode[fl], list(PUBLIC_TRANSPORT))
+    join[:-1] = linked & short & boards
+    return join
+
+
+def _join_trips(trips: tripmod.Trips, stays, group: np.ndarray, ok_trip: np.ndarray, trip_dist: np.ndarray):
+    """Trips joined by ``group`` (trip -> new trip), with the transfer stays between them removed."""
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    ends = np.r_[starts[1:], group.size] - 1
+    inner = np.ones(group.size, bool)
+    inner[ends] = False  # the destination stay of a trip that is not the last of its group
+    dropped = trips.dest[inner]
+    dropped = dropped[dropped >= 0]
+    keep = np.ones(len(stays), bool)
+    keep[dropped] = False
+    new_index = np.cumsum(keep) - 1
+    remap = lambda idx: np.where(idx >= 0, new_index[np.maximum(idx, 0)] if len(stays) else -1, -1)  # noqa: E731
+    joined = tripmod.Trips(
+        first=trips.first[starts],
+        last=trips.last[ends],
+        origin=remap(trips.origin[starts]),
+        dest=remap(trips.dest[ends]),
+    )
+    kept_stays = Stays(*(getattr(stays, f.name)[keep] for f in fields(Stays)))
+    ok = np.logical_and.reduceat(ok_trip, starts)
+    dist = np.add.reduceat(trip_dist, starts)
+    return joined, kept_stays, ok, dist
 
 
 def _ts(values: np.ndarray) -> pa.Array:
@@ -252,8 +306,20 @@ def segment_points(
     dec = infer.decide(
         s_us, e_us, trip_ids_all[legs.trip], pre_ids, feats, hint_mode, hint_share, hint_conf, ev, params
     )
+    join = _transfers(trips, stays, legs, dec.mode, ok_trip, params)
+    group = np.arange(len(trips))  # trip -> trip after joining those around a transfer
+    if join.any():
+        group = np.concatenate([[0], np.cumsum(~join[:-1])])
+        trips, stays, ok_trip, trip_dist = _join_trips(trips, stays, group, ok_trip, trip_dist)
+        trip_ids_all = make_ids("t", user_id, t[trips.first])
+        # again, now that a label set on the whole trip's id reaches the legs after the transfer
+        dec = infer.decide(
+            s_us, e_us, trip_ids_all[group[legs.trip]], pre_ids, feats, hint_mode, hint_share, hint_conf, ev, params
+        )
+    # legs.trip still counts trips as cut by stays: legs never merge across a transfer
     legs, dec = _merge_legs(legs, dec, feats["distance_m"])
     feats = tripmod.leg_features(track, steps, legs, params)
+    legs.trip = group[legs.trip]
     s_us, e_us = t[legs.first], t[legs.last]
     leg_ids = make_ids("l", user_id, s_us)
     leg_trip_ids = trip_ids_all[legs.trip]
@@ -281,7 +347,8 @@ def segment_points(
         order = np.lexsort((-feats["distance_m"], legs.trip))
         firsts = np.flatnonzero(np.r_[True, legs.trip[order][1:] != legs.trip[order][:-1]])
         longest[legs.trip[order][firsts]] = order[firsts]
-    main_mode = np.where(longest >= 0, dec.mode[np.maximum(longest, 0)], None)
+    main_mode = np.full(len(trips), None, dtype=object)
+    main_mode[longest >= 0] = dec.mode[longest[longest >= 0]]
     tf, tl = trips.first[kept], trips.last[kept]
     trip_tz = zones_for(track.lat[tf], track.lon[tf], t[tf], track.tz_offset_min[tf])
     purpose = _purposes(t[tf], t[tl], trip_ids_all[kept], ev, params)
@@ -335,7 +402,8 @@ def segment_points(
 
 
 def _purposes(s: np.ndarray, e: np.ndarray, trip_ids: np.ndarray, ev: infer.Evidence, params: SegmentParams):
-    """Trip purpose from labels: the user's over the source's; by trip id, else by time overlap."""
+    """Trip purpose from labels: the user's over the source's; by trip id, else by time overlap
+    (also for a label whose trip id no longer comes out of segmentation)."""
     out = np.full(s.size, None, dtype=object)
     if not len(ev):
         return out
@@ -345,8 +413,10 @@ def _purposes(s: np.ndarray, e: np.ndarray, trip_ids: np.ndarray, ev: infer.Evid
         if not sel.any():
             continue
         sub = ev.select(sel)
-        by_trip = {tid: p for tid, p in zip(sub.trip_id, sub.purpose, strict=True) if tid is not None}
-        timed = sub.select(np.array([tid is None for tid in sub.trip_id], bool))
+        known = set(trip_ids.tolist())
+        tied = np.array([tid is not None and tid in known for tid in sub.trip_id], bool)
+        by_trip = {tid: p for tid, p, ok in zip(sub.trip_id, sub.purpose, tied, strict=True) if ok}
+        timed = sub.select(~tied)
         if len(timed):
             j, share = infer.best_overlap(s, e, timed)
             use = (j >= 0) & (share >= params.label_overlap)

@@ -4,8 +4,10 @@
 ``stays``/``trips``/``legs`` is the month of ``started_at``). Each month has a fingerprint in the
 catalog table ``segment_state``: the Parquet files (path and row count) of ``points`` and
 ``source_segments`` in that month and the two around it, the user's labels touching that
-window, and the parameters' hash. ``segment`` recomputes exactly the months whose fingerprint
-changed (or all of them with ``force``); a re-run with nothing new recomputes nothing.
+window, the parameters' hash and the emission method's (:func:`emissions_hash`: factor set and
+its rows, scope, ``profile.*``, ``emissions.*``), since stored legs carry ``co2e_kg``.
+``segment`` recomputes exactly the months whose fingerprint changed (or all of them with
+``force``); a re-run with nothing new recomputes nothing.
 
 **Month boundaries.** A month is segmented from the points of a window reaching
 :data:`MARGIN` (36 h) before and after it, stretched further to the nearest point beyond each end
@@ -120,8 +122,27 @@ def _months(con, user: str, since: datetime | None, until: datetime | None) -> l
     return out
 
 
+def emissions_hash() -> str:
+    """A short hash of everything that decides the stored ``co2e_kg``: the emission method from
+    settings (factor set, scope, ``profile.*``, ``emissions.*``) and the factor set's rows, so an
+    edited factor file counts too. A constant when the emissions package is not installed.
+    """
+    try:
+        from mobco2.emissions import method_from_config
+        from mobco2.emissions.factors import load_factor_set
+    except ImportError:
+        return "no-emissions"
+    method = method_from_config()
+    fs = load_factor_set(method["factors"])
+    blob = json.dumps([method, fs.id, fs.version, fs.rows], default=repr, sort_keys=True)
+    return hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
+
+
 def _fingerprint(con, user: str, y: int, m: int, params_hash: str) -> str:
-    """Hash of the inputs that can change the month's result (module docstring)."""
+    """Hash of the inputs that can change the month's result (module docstring).
+
+    ``params_hash`` covers the segmentation parameters and the emission method.
+    """
     near = [_prev_month(y, m), (y, m), _next_month(y, m)]
     files = con.execute(
         f"""
@@ -178,6 +199,7 @@ def _read_window(con, user: str, lo: datetime, hi: datetime) -> tuple[pa.Table, 
         """
         SELECT * EXCLUDE (label_id) FROM labels
         WHERE user_id = ? AND (started_at IS NULL OR (started_at < ? AND coalesce(finished_at, started_at) > ?))
+        ORDER BY set_at, label_id
         """,
         params=[user, hi, lo],
     ).to_arrow_table()
@@ -257,6 +279,7 @@ def segment(
 
         params = SegmentParams.from_config(config.load())
     p_hash = params.params_hash()
+    fp_hash = f"{p_hash}:{emissions_hash()}"  # new factors or profile: stored co2e_kg is stale
     lo, hi = _as_dt(since), _as_dt(until, end=True)
     summary = SegmentSummary()
     with store.writer() as w:
@@ -266,7 +289,7 @@ def segment(
             stored = _stored_state(con, user)
             todo: list[tuple[tuple[int, int], str]] = []
             for ym in _months(con, user, lo, hi):
-                fp = _fingerprint(con, user, *ym, p_hash)
+                fp = _fingerprint(con, user, *ym, fp_hash)
                 if not force and stored.get(ym) == fp:
                     summary.months_skipped += 1
                 else:

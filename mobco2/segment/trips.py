@@ -11,8 +11,10 @@ for synthetic steps), and a class: on foot (≤ ``walk_max_mps`` or a walk/run h
 Every change of vehicle passes through walking, so the runs of classes are the legs once noise
 is smoothed away: fast blips shorter than ``min_fast_s`` become foot, then foot runs that are not
 real walks (shorter than ``min_walk_s`` or going less than ``min_walk_m`` from end to end: a
-vehicle stopped at a light, a stop or a station) become fast, until nothing changes. The walk to
-the station is thus its own leg, and a bus's stops are not.
+vehicle stopped at a light, a stop or a station) become fast, until nothing changes. Walking time
+counts only steps at ``stop_max_mps`` or more: a train standing three minutes at a station while
+its noisy fixes drift 50 m has walked nowhere. The walk to the station is thus its own leg, and a
+bus's or a train's stops are not.
 """
 
 from __future__ import annotations
@@ -100,6 +102,9 @@ def build_trips(track: Track, stays: Stays, params: SegmentParams) -> Trips:
         dest[-1] = -1
     keep = last > first
     first, last, origin, dest = first[keep], last[keep], origin[keep], dest[keep]
+    if first.size == 0:  # every point is inside a stay: nothing moved
+        z = np.empty(0, np.int64)
+        return Trips(z, z, z, z)
     # untracked gaps cut trips (e-mission: > 12 h without flight-like displacement)
     dt = np.diff(t) * 1e-6
     gaps = np.flatnonzero(dt >= params.untracked_gap_s)
@@ -237,6 +242,9 @@ def build_legs(track: Track, steps: Steps, params: SegmentParams) -> Legs:
             c = cls[starts]
             tr = steps.trip[starts]
             dur = np.add.reduceat(steps.dt_s, starts)
+            # time actually spent moving at walking pace: a vehicle standing at a station for
+            # minutes, its fixes drifting tens of metres, walks nowhere
+            walked = np.add.reduceat(np.where(steps.v_mps >= params.stop_max_mps, steps.dt_s, 0.0), starts)
             # displacement, not path: a vehicle waiting at a station accumulates GPS noise, not metres
             a, b = steps.k[starts], steps.k[ends - 1] + 1
             dist = haversine_m(lat[a], lon[a], lat[b], lon[b])
@@ -247,7 +255,7 @@ def build_legs(track: Track, steps: Steps, params: SegmentParams) -> Legs:
                 bad = (c == FAST) & (dur < params.min_fast_s) & has_neighbour
             else:
                 # a walk is seen walking: at least three steps (a stop in a tunnel is one long step)
-                short = (dur < params.min_walk_s) | (dist < params.min_walk_m) | (ends - starts < 3)
+                short = (walked < params.min_walk_s) | (dist < params.min_walk_m) | (ends - starts < 3)
                 bad = (c == FOOT) & short & has_neighbour
             bad &= ~np.maximum.reduceat(fixed, starts)
             if bad.any():
@@ -376,6 +384,9 @@ def leg_features(track: Track, steps: Steps, legs: Legs, params: SegmentParams) 
         turns = np.bincount(ml[2:][valid & (dh > TURN_MIN_DEG)], minlength=nl).astype(float)
     long_step = dt >= params.gap_s
     gap_time = np.bincount(leg_of_step[long_step], weights=dt[long_step], minlength=nl)
+    # speed where the leg is actually seen (signal gaps left out): 0 for a leg that is all gap
+    tracked = ~long_step
+    (p95_tracked,) = weighted_quantiles(v[tracked], w[tracked], leg_of_step[tracked], nl, (0.95,))
     hinted = hint != NO_MODE
     hint_share = np.bincount(leg_of_step[hinted], weights=w[hinted], minlength=nl) / np.maximum(
         np.bincount(leg_of_step, weights=w, minlength=nl), 1e-9
@@ -387,6 +398,7 @@ def leg_features(track: Track, steps: Steps, legs: Legs, params: SegmentParams) 
         "speed_median_mps": med,
         "speed_p95_mps": p95,
         "speed_max_mps": vmax,
+        "speed_p95_tracked_mps": np.nan_to_num(p95_tracked, nan=0.0),
         "speed_mean_mps": distance / np.maximum(duration, 1e-3),
         "stops_per_km": stops / km,
         "turns_per_km": turns / km,

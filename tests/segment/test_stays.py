@@ -65,6 +65,38 @@ def test_vectorised_sliding_rule_matches_the_sequential_reference(steps):
     assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
 
 
+@st.composite
+def dwell_heavy(draw):
+    """Up to ~1800 points: dwells (small steps, some sampled every second) between moves, with
+    GPS jumps and signal gaps: long runs, failure chains, stays next to each other."""
+    parts = []
+    for _ in range(draw(st.integers(1, 6))):
+        k = draw(st.integers(1, 300))
+        dt = draw(st.sampled_from([1.0, 5.0, 30.0, 120.0]))
+        step = draw(st.sampled_from([0.5, 3.0, 15.0, 40.0, 400.0]))
+        parts.append((np.full(k, dt), draw(st.floats(0.2, 1.0)) * step, k))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    dt = np.concatenate([p[0] for p in parts])
+    dxy = np.concatenate([rng.normal(0, p[1], (p[2], 2)) for p in parts])
+    jump = rng.random(dt.size) < 0.02
+    dxy[jump] += rng.normal(0, 300, (int(jump.sum()), 2))
+    gap = rng.random(dt.size) < 0.01
+    dt[gap] += 900.0
+    return dt, dxy
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dwell_heavy())
+def test_the_sliding_rule_matches_the_reference_on_dwell_heavy_traces(trace):
+    dt, dxy = trace
+    track = _track(np.cumsum(dt), np.cumsum(dxy[:, 0]), np.cumsum(dxy[:, 1]))
+    p = SegmentParams(radius_m=100, min_duration_s=300, edge_min_duration_s=120)
+    first, last = _sliding_runs(track, p)
+    expected = reference_sliding(track.t_us, track.lat, track.lon, 100, 300, 120)
+    assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
+
+
 def test_reference_agrees_on_a_long_generated_trace():
     pts = gen.person_trace(3, seed=7).points
     tr = Track(

@@ -159,3 +159,17 @@ def test_labels_table_rows_are_conformed():
     # the Evidence reader accepts the catalog's labels with label_id dropped
     assert "label_id" not in conform(pa.table({"user_id": ["u"], "origin": ["user"],
                                                "set_at": [pd.Timestamp.now(tz="UTC")]}), LABELS).column_names
+
+
+def test_changed_emission_settings_refresh_stored_co2(store, monkeypatch):
+    segment(store)
+    before = _table(store, "legs").set_index("leg_id")
+    car = before.index[before["mode"] == "car"]
+    assert len(car) and (before.loc[car, "co2e_kg"] > 0).all()
+    monkeypatch.setenv("MOBCO2_PROFILE_CAR_ENERGY", "electric")
+    run = segment(store)
+    assert run.months_recomputed == 2  # no new points, no new labels: the method changed
+    after = _table(store, "legs").set_index("leg_id")
+    assert (after.loc[car, "co2e_kg"] < 0.8 * before.loc[car, "co2e_kg"]).all()
+    assert _table(store, "trips").co2e_kg.sum() == pytest.approx(after.co2e_kg.sum())
+    assert segment(store).months_recomputed == 0
