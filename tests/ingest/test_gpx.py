@@ -164,7 +164,8 @@ def test_all_fields_naive_times_are_utc(samples, version):
     assert r["trkpt 1"]["tz_offset_min"] is None
     assert r["trkpt 1"]["lat"] == 10.1 and r["trkpt 1"]["lon"] == -20.2
     assert r["trkpt 1"]["altitude_m"] == pytest.approx(11.1)
-    assert r["wpt 1"]["ts"] == dt.datetime(2013, 1, 2, 2, 3, tzinfo=UTC) and r["wpt 1"]["tz_offset_min"] is None  # "Z": UTC storage, not a local zone
+    assert r["wpt 1"]["ts"] == dt.datetime(2013, 1, 2, 2, 3, tzinfo=UTC)
+    assert r["wpt 1"]["tz_offset_min"] is None  # "Z": UTC storage, not a local zone
     assert r["rtept 1"]["ts"] == dt.datetime(2013, 1, 2, 2, 3, 3, tzinfo=UTC)
     assert r["wpt 2"]["ts"] is None
     assert [r[f"rtept {i}"]["segment_start"] for i in range(1, 6)] == [True, False, False, True, False]
