@@ -167,3 +167,13 @@ class ParseContext:
     def report_progress(self, nbytes: int) -> None:
         if self.progress is not None:
             self.progress(nbytes)
+
+
+def points_schema(*names: str, record: bool = True) -> pa.Schema:
+    """The subset ``names`` of :data:`mobco2.schema.POINTS` a parser yields, plus the ``record`` locator."""
+    from mobco2.schema import POINTS
+
+    fields = [POINTS.field(n) for n in names]
+    if record:
+        fields.append(pa.field("record", pa.string()))
+    return pa.schema(fields)

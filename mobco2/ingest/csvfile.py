@@ -48,8 +48,7 @@ import pyarrow.csv as pacsv
 
 from mobco2.errors import InputDataError, UsageError
 from mobco2.ingest import modes, times
-from mobco2.ingest.base import UTF8_BOM, Batch, ParseContext, Source
-from mobco2.schema import POINTS
+from mobco2.ingest.base import UTF8_BOM, Batch, ParseContext, Source, points_schema
 
 FORMAT = "csv"
 DESCRIPTION = "CSV location logs (GPSLogger, or time,lat,lon columns; names configurable)"
@@ -84,19 +83,8 @@ KMH_NAMES = ("speed_kmh", "speed_kph")
 _NUMBER = r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$"
 _NOT_TEXT_TABLE = re.compile(rb"^[\[{<]")
 
-_SCHEMA = pa.schema(
-    [
-        POINTS.field("ts"),
-        POINTS.field("lat"),
-        POINTS.field("lon"),
-        POINTS.field("accuracy_m"),
-        POINTS.field("altitude_m"),
-        POINTS.field("speed_mps"),
-        POINTS.field("heading_deg"),
-        POINTS.field("tz_offset_min"),
-        POINTS.field("mode_hint"),
-        pa.field("record", pa.string()),
-    ]
+_SCHEMA = points_schema(
+    "ts", "lat", "lon", "accuracy_m", "altitude_m", "speed_mps", "heading_deg", "tz_offset_min", "mode_hint"
 )
 _MEASURES = {"accuracy": "accuracy_m", "altitude": "altitude_m", "speed": "speed_mps", "heading": "heading_deg"}
 

@@ -34,8 +34,8 @@ import pyarrow as pa
 
 from mobco2.errors import InputDataError
 from mobco2.ingest import modes, times
-from mobco2.ingest.base import Batch, ParseContext, Source
-from mobco2.schema import POINTS, Mode
+from mobco2.ingest.base import Batch, ParseContext, Source, points_schema
+from mobco2.schema import Mode
 
 FORMAT = "fit"
 DESCRIPTION = "Garmin FIT activity files (record messages; session sport as the mode hint)"
@@ -44,19 +44,8 @@ SEMICIRCLE_TO_DEG = 180.0 / 2**31
 INVALID_SINT32 = 0x7FFFFFFF
 TIMER_STOPS = frozenset({"stop", "stop_all", "stop_disable", "stop_disable_all"})
 
-_SCHEMA = pa.schema(
-    [
-        POINTS.field("ts"),
-        POINTS.field("lat"),
-        POINTS.field("lon"),
-        POINTS.field("accuracy_m"),
-        POINTS.field("altitude_m"),
-        POINTS.field("speed_mps"),
-        POINTS.field("tz_offset_min"),
-        POINTS.field("mode_hint"),
-        POINTS.field("segment_start"),
-        pa.field("record", pa.string()),
-    ]
+_SCHEMA = points_schema(
+    "ts", "lat", "lon", "accuracy_m", "altitude_m", "speed_mps", "tz_offset_min", "mode_hint", "segment_start"
 )
 
 

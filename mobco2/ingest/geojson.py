@@ -45,8 +45,7 @@ import pyarrow as pa
 
 from mobco2.errors import InputDataError
 from mobco2.ingest import modes, times
-from mobco2.ingest.base import Batch, ParseContext, Source
-from mobco2.schema import POINTS
+from mobco2.ingest.base import Batch, ParseContext, Source, points_schema
 
 FORMAT = "geojson"
 DESCRIPTION = "GeoJSON points and tracks (GPSLogger, Overland, GPSBabel, togeojson)"
@@ -91,20 +90,17 @@ _FOREIGN = re.compile(
 )
 _NESTED_COLLECTION = re.compile(rb'\{\s*"data"\s*:\s*\[')
 
-_SCHEMA = pa.schema(
-    [
-        POINTS.field("ts"),
-        POINTS.field("lat"),
-        POINTS.field("lon"),
-        POINTS.field("accuracy_m"),
-        POINTS.field("altitude_m"),
-        POINTS.field("speed_mps"),
-        POINTS.field("heading_deg"),
-        POINTS.field("tz_offset_min"),
-        POINTS.field("mode_hint"),
-        POINTS.field("segment_start"),
-        pa.field("record", pa.string()),
-    ]
+_SCHEMA = points_schema(
+    "ts",
+    "lat",
+    "lon",
+    "accuracy_m",
+    "altitude_m",
+    "speed_mps",
+    "heading_deg",
+    "tz_offset_min",
+    "mode_hint",
+    "segment_start",
 )
 
 

@@ -51,9 +51,9 @@ import pyarrow.compute as pc
 
 from mobco2.errors import HostileInputError, InputDataError
 from mobco2.ingest import times
-from mobco2.ingest.base import MAX_COMPRESSION_RATIO, MAX_DECOMPRESSED_BYTES, Batch, ParseContext, Source
+from mobco2.ingest.base import MAX_COMPRESSION_RATIO, MAX_DECOMPRESSED_BYTES, Batch, ParseContext, Source, points_schema
 from mobco2.ingest.xmlsafe import XmlReader, guarded_expat, local_name
-from mobco2.schema import POINTS, TS
+from mobco2.schema import TS
 
 FORMAT = "kml"
 DESCRIPTION = "KML/KMZ tracks and placemarks (Google Earth gx:Track, OpenTracks, old Google timeline)"
@@ -74,18 +74,7 @@ _COMMA = re.compile(r"\s*,\s*")
 _Time = tuple[int, int | None]
 """A time already resolved: (µs since the epoch UTC, local offset in minutes or None)."""
 
-_SCHEMA = pa.schema(
-    [
-        POINTS.field("ts"),
-        POINTS.field("lat"),
-        POINTS.field("lon"),
-        POINTS.field("altitude_m"),
-        POINTS.field("speed_mps"),
-        POINTS.field("tz_offset_min"),
-        POINTS.field("segment_start"),
-        pa.field("record", pa.string()),
-    ]
-)
+_SCHEMA = points_schema("ts", "lat", "lon", "altitude_m", "speed_mps", "tz_offset_min", "segment_start")
 
 
 def sniff(head: bytes) -> bool:

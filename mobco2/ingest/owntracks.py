@@ -34,8 +34,7 @@ import pyarrow as pa
 
 from mobco2.errors import InputDataError
 from mobco2.ingest import times
-from mobco2.ingest.base import Batch, ParseContext, Source
-from mobco2.schema import POINTS
+from mobco2.ingest.base import Batch, ParseContext, Source, points_schema
 
 FORMAT = "owntracks"
 DESCRIPTION = "OwnTracks Recorder .rec files and OwnTracks JSON location messages"
@@ -53,18 +52,7 @@ _ENVELOPE = re.compile(rb'"data"\s*:\s*\[')
 # Keys that belong to GeoJSON, Google or e-mission documents: never ours, whatever else they hold.
 _FOREIGN_KEYS = re.compile(rb'"(?:features|FeatureCollection|latitudeE7|timelineObjects|metadata)"')
 
-_SCHEMA = pa.schema(
-    [
-        POINTS.field("ts"),
-        POINTS.field("lat"),
-        POINTS.field("lon"),
-        POINTS.field("accuracy_m"),
-        POINTS.field("altitude_m"),
-        POINTS.field("speed_mps"),
-        POINTS.field("heading_deg"),
-        pa.field("record", pa.string()),
-    ]
-)
+_SCHEMA = points_schema("ts", "lat", "lon", "accuracy_m", "altitude_m", "speed_mps", "heading_deg")
 
 
 class _Message(msgspec.Struct):

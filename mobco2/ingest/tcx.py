@@ -23,9 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from mobco2.ingest import modes, times
-from mobco2.ingest.base import Batch, ParseContext, Source
+from mobco2.ingest.base import Batch, ParseContext, Source, points_schema
 from mobco2.ingest.kml import walk_xml
-from mobco2.schema import POINTS
 
 FORMAT = "tcx"
 DESCRIPTION = "Garmin TCX activities (Trackpoints with Sport as the mode hint)"
@@ -39,19 +38,7 @@ _ROOT = re.compile(
     re.S,
 )
 
-_SCHEMA = pa.schema(
-    [
-        POINTS.field("ts"),
-        POINTS.field("lat"),
-        POINTS.field("lon"),
-        POINTS.field("altitude_m"),
-        POINTS.field("speed_mps"),
-        POINTS.field("tz_offset_min"),
-        POINTS.field("mode_hint"),
-        POINTS.field("segment_start"),
-        pa.field("record", pa.string()),
-    ]
-)
+_SCHEMA = points_schema("ts", "lat", "lon", "altitude_m", "speed_mps", "tz_offset_min", "mode_hint", "segment_start")
 
 
 def sniff(head: bytes) -> bool:
