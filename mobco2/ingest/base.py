@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 
 HEAD_BYTES = 256 * 1024
@@ -156,6 +157,19 @@ class ParseContext:
         self.rejected += count
         if self.first_rejection is None:
             self.first_rejection = (record, reason)
+
+    def reject_rows(
+        self, table: pa.Table, bad: np.ndarray, record: Callable[[int], str], reason: Callable[[int], str]
+    ) -> pa.Table:
+        """``table`` without the rows where ``bad`` is True, counted as rejected.
+
+        ``record(i)`` and ``reason(i)`` describe row ``i``; only the first bad row is described.
+        """
+        if not bad.any():
+            return table
+        first = int(np.argmax(bad))
+        self.reject(record(first), reason(first), count=int(bad.sum()))
+        return table.filter(pa.array(~bad))
 
     def skip(self, count: int = 1) -> None:
         self.skipped += count

@@ -421,10 +421,9 @@ class _Columns:
             ],
             schema=_SCHEMA,
         )
-        if unparsed.any():
-            first = int(np.argmax(unparsed))
-            ctx.reject(self.record[first], f"unreadable time {self.time[first]!r}", count=int(unparsed.sum()))
-            table = table.filter(pa.array(~unparsed))
+        table = ctx.reject_rows(
+            table, unparsed, lambda i: self.record[i], lambda i: f"unreadable time {self.time[i]!r}"
+        )
         self._clear()
         return table
 

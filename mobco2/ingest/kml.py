@@ -541,9 +541,8 @@ class _Columns:
             ],
             schema=_SCHEMA,
         )
-        if unreadable.any():
-            first = int(np.argmax(unreadable))
-            ctx.reject(self.record[first], f"unreadable time {self.time[first]!r}", count=int(unreadable.sum()))
-            table = table.filter(pa.array(~unreadable))
+        table = ctx.reject_rows(
+            table, unreadable, lambda i: self.record[i], lambda i: f"unreadable time {self.time[i]!r}"
+        )
         self._clear()
         return table

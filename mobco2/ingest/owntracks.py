@@ -256,10 +256,9 @@ class _Columns:
                 "record": pa.array(self.record, pa.string()),
             }
         )
-        if bad.any():
-            first = int(np.argmax(bad))
-            ctx.reject(self.record[first], "location without a usable lat, lon or tst", count=int(bad.sum()))
-            table = table.filter(pa.array(~bad))
+        table = ctx.reject_rows(
+            table, bad, lambda i: self.record[i], lambda i: "location without a usable lat, lon or tst"
+        )
         self._clear()
         return _conform(table)
 

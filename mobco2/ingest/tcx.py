@@ -205,9 +205,8 @@ class _Columns:
             ],
             schema=_SCHEMA,
         )
-        if bad.any():
-            first = int(np.argmax(bad))
-            ctx.reject(self.record[first], f"missing or unreadable Time {self.time[first]!r}", count=int(bad.sum()))
-            table = table.filter(pa.array(~bad))
+        table = ctx.reject_rows(
+            table, bad, lambda i: self.record[i], lambda i: f"missing or unreadable Time {self.time[i]!r}"
+        )
         self._clear()
         return table
