@@ -121,6 +121,19 @@ class _BoundedReader(io.RawIOBase):
         super().close()
 
 
+def finite_float(text: str | None, *, nonnegative: bool = False) -> float | None:
+    """``text`` as a finite float (``>= 0`` if asked), or None when empty or unreadable."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not np.isfinite(value) or (nonnegative and value < 0):
+        return None
+    return value
+
+
 def strip_head(data: bytes) -> bytes:
     """Remove a UTF-8 BOM and leading whitespace."""
     if data.startswith(UTF8_BOM):
@@ -181,6 +194,14 @@ class ParseContext:
     def report_progress(self, nbytes: int) -> None:
         if self.progress is not None:
             self.progress(nbytes)
+
+    def report_position(self, stream: BinaryIO) -> None:
+        """Report the bytes read so far from ``stream``, when it can tell (a gzip stream cannot)."""
+        try:
+            position = stream.tell()
+        except (OSError, ValueError, AttributeError):
+            return
+        self.report_progress(position)
 
 
 def points_schema(*names: str, record: bool = True) -> pa.Schema:

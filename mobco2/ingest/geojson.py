@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import ijson
 import numpy as np
@@ -140,7 +140,7 @@ def parse(source: Source, ctx: ParseContext) -> Iterator[Batch]:
                 if len(timed) >= BATCH_ROWS:
                     saw_time = True
                     yield Batch(points=timed.flush(ctx))
-                    _report_position(stream, ctx)
+                    ctx.report_position(stream)
                 if len(untimed) >= BATCH_ROWS:
                     untimed_tables.append(untimed.flush(ctx))
         except ijson.JSONError as e:
@@ -176,15 +176,6 @@ def _untimed(tables: list[pa.Table], saw_time: bool, ctx: ParseContext) -> Itera
     ctx.warnings.append(f"no times anywhere in the file; {n} points imported as geometry only (not in trips)")
     for table in tables:
         yield Batch(points=table)
-
-
-def _report_position(stream: BinaryIO, ctx: ParseContext) -> None:
-    """Bytes read so far, when the stream can tell (a gzip stream cannot)."""
-    try:
-        position = stream.tell()
-    except (OSError, ValueError, AttributeError):
-        return
-    ctx.report_progress(position)
 
 
 def _add_feature(

@@ -51,7 +51,15 @@ import pyarrow.compute as pc
 
 from mobco2.errors import HostileInputError, InputDataError
 from mobco2.ingest import times
-from mobco2.ingest.base import MAX_COMPRESSION_RATIO, MAX_DECOMPRESSED_BYTES, Batch, ParseContext, Source, points_schema
+from mobco2.ingest.base import (
+    MAX_COMPRESSION_RATIO,
+    MAX_DECOMPRESSED_BYTES,
+    Batch,
+    ParseContext,
+    Source,
+    finite_float,
+    points_schema,
+)
 from mobco2.ingest.xmlsafe import XmlReader, guarded_expat, local_name
 from mobco2.schema import TS
 
@@ -371,7 +379,7 @@ def _add_track(track: _Track, out: _Columns, ctx: ParseContext, stats: _Stats) -
         if position is None:
             ctx.reject(record, f"invalid <gx:coord> {coord[:60]!r}; expected 'lon lat [alt]'")
             continue
-        speed = _float_or_none(speeds[i]) if speeds is not None else None
+        speed = finite_float(speeds[i], nonnegative=True) if speeds is not None else None
         out.add(when, position, speed, new_segment, record)
         if when is None:
             stats.untimed_points += 1
@@ -469,16 +477,6 @@ def _floats(parts: list[str]) -> tuple[float, ...] | None:
     if not all(np.isfinite(values)):
         return None
     return values
-
-
-def _float_or_none(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if np.isfinite(value) and value >= 0 else None
 
 
 class _Columns:

@@ -182,7 +182,7 @@ def _parse_document(stream: BinaryIO, prefix: str, name: str, ctx: ParseContext)
             columns.add_message(message, record, ctx)
             if len(columns) >= BATCH_ROWS:
                 yield Batch(points=columns.flush(ctx))
-                _report_position(stream, ctx)
+                ctx.report_position(stream)
     except ijson.JSONError as e:
         raise InputDataError(
             f"malformed JSON after {index + 1} messages ({e})",
@@ -192,16 +192,7 @@ def _parse_document(stream: BinaryIO, prefix: str, name: str, ctx: ParseContext)
         ) from None
     if len(columns):
         yield Batch(points=columns.flush(ctx))
-    _report_position(stream, ctx)
-
-
-def _report_position(stream: BinaryIO, ctx: ParseContext) -> None:
-    """Bytes read so far, when the stream can tell (a gzip stream cannot)."""
-    try:
-        position = stream.tell()
-    except (OSError, ValueError, AttributeError):
-        return
-    ctx.report_progress(position)
+    ctx.report_position(stream)
 
 
 class _Columns:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from mobco2.ingest import modes, times
-from mobco2.ingest.base import Batch, ParseContext, Source, points_schema
+from mobco2.ingest.base import Batch, ParseContext, Source, finite_float, points_schema
 from mobco2.ingest.kml import walk_xml
 
 FORMAT = "tcx"
@@ -144,16 +144,6 @@ def _add_point(
     return True
 
 
-def _optional_float(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if np.isfinite(value) else None
-
-
 class _Columns:
     """Trackpoints gathered from the XML, converted to Arrow a batch at a time."""
 
@@ -179,8 +169,8 @@ class _Columns:
         self.time.append(point.time)
         self.lat.append(lat)
         self.lon.append(lon)
-        self.alt.append(_optional_float(point.alt))
-        speed = _optional_float(point.speed)
+        self.alt.append(finite_float(point.alt))
+        speed = finite_float(point.speed)
         self.speed.append(speed if speed is None or speed >= 0 else None)
         self.mode.append(mode)
         self.segment_start.append(segment_start)
