@@ -21,7 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._util import machine, table
 from mobco2 import schema
 from mobco2.emissions import apply, compute, footprint
-from mobco2.emissions.footprint import _aggregate, local_start_us
+from mobco2.emissions.compute import leg_emissions
+from mobco2.emissions.factors import DEFAULT_SET, load_factor_set
+from mobco2.emissions.footprint import aggregate, local_start_us
+from mobco2.emissions.profile import Profile
 from mobco2.store import Store
 
 # A plausible mix: mostly walking, cars and urban transit; some trains, a few flights and unknowns.
@@ -105,14 +108,19 @@ def main() -> None:
     n, rep = args.legs, args.repeat
     legs = generate(n)
     computed = compute(legs)
-    with_ts = computed.append_column("trip_started_at", legs.column("started_at"))
+    trip_code = pa.array(np.arange(n) * 2 // 5)  # generate()'s trips, numbered as read_legs numbers them
+    with_ts = legs.append_column("trip_started_at", legs.column("started_at")).append_column("trip_code", trip_code)
+    fs = load_factor_set(DEFAULT_SET)
+    em = leg_emissions(legs, fs, "full", Profile.coerce(None))
     rows = [
         {"what": "compute() per-leg co2e, bounds, baseline", "seconds": best(lambda: compute(legs), rep)},
         {"what": "apply() at segmentation time", "seconds": best(lambda: apply(legs), rep)},
         {"what": "compute(scope='usage', coach set)",
          "seconds": best(lambda: compute(legs, factors="ademe-basecarbone-coachco2", scope="usage"), rep)},
         {"what": "totals by month in local time",
-         "seconds": best(lambda: _aggregate(with_ts, local_start_us(with_ts)[0], "month", None, None), rep)},
+         "seconds": best(lambda: aggregate(with_ts, em, local_start_us(with_ts)[0], "month"), rep)},
+        {"what": "leg_emissions() arrays only (what footprint uses)",
+         "seconds": best(lambda: leg_emissions(legs, fs, "full", Profile.coerce(None)), rep)},
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as d:
         store = Store(Path(d) / "store")

@@ -248,8 +248,10 @@ def main() -> None:
     rows = stays_table(sizes, args.trackintel_python, args.full)
     legs = leg_modes(args.trackintel_python)
     year = None if args.skip_year else person_year()
-    print("\n| points | mobco2 wall | mobco2 CPU | no cleaning | trackintel | ratio (no cleaning) "
-          "| movingpandas | ratio |")
+    print(
+        "\n| points | mobco2 wall | mobco2 CPU | no cleaning | trackintel | ratio (no cleaning) "
+        "| movingpandas | ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         ti_ratio = (

@@ -22,6 +22,7 @@ plausible at the leg's median speed (:data:`PLAUSIBLE_BY_SPEED`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,8 @@ EARTH_RADIUS_KM = 6371.0088
 STATUS_OK = "ok"
 STATUS_NO_FACTOR = "no_factor"
 STATUS_UNKNOWN = "unknown"
+STATUSES = (STATUS_OK, STATUS_NO_FACTOR, STATUS_UNKNOWN)
+"""Values of ``emission_status``, in the order of :attr:`LegEmissions.status` codes."""
 
 SPEED_BANDS_KMH: tuple[float, ...] = (7.0, 20.0, 45.0, 130.0, 330.0)
 """Edges of the speed bands (median speed, km/h) used to bound unknown legs."""
@@ -89,10 +92,18 @@ def _codes(table: pa.Table, name: str) -> tuple[np.ndarray, list[str | None]]:
     if name not in table.column_names:
         return np.full(table.num_rows, -1, dtype=np.int64), []
     col = table.column(name)
-    if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    enc = pc.dictionary_encode(arr)
+    if pa.types.is_dictionary(col.type):  # already encoded (e.g. read as a DuckDB ENUM): use it as is
+        if isinstance(col, pa.ChunkedArray):
+            col = col.unify_dictionaries()
+            chunks = col.chunks
+            col = pa.chunked_array(chunks, col.type).combine_chunks() if chunks else pa.array([], col.type)
+        if not pa.types.is_string(col.type.value_type) and not pa.types.is_large_string(col.type.value_type):
+            col = col.cast(pa.string())
+    enc = (
+        col
+        if pa.types.is_dictionary(col.type)
+        else pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+    )
     indices = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     return indices, enc.dictionary.to_pylist()
 
@@ -106,7 +117,6 @@ class _Resolver:
         self.index = {r.factor_id: i for i, r in enumerate(self.rows)}
         self.g = np.array([r.g_per_km(scope) for r in self.rows] + [np.nan])
         self.per_vkm = np.array([r.per == "vkm" for r in self.rows] + [False])
-        self.fid = np.array([f"{fs.id}:{r.factor_id}" for r in self.rows] + [None], dtype=object)
 
     def resolve(
         self,
@@ -222,12 +232,52 @@ def compute(
     """
     fs = load_factor_set(factors)
     check_scope(scope)
-    prof = Profile.coerce(profile)
-    base = baseline if isinstance(baseline, Baseline) else Baseline(mode=baseline or "car")
     table = legs if isinstance(legs, pa.Table) else pa.Table.from_pandas(legs, preserve_index=False)
+    em = leg_emissions(table, fs, scope, Profile.coerce(profile), baseline)
+    fid = [f"{fs.id}:{r.factor_id}" for r in fs.matchable]
+    out = {
+        "co2e_kg": _nullable(em.co2e_kg),
+        "co2e_low_kg": _nullable(em.low_kg),
+        "co2e_high_kg": _nullable(em.high_kg),
+        "baseline_co2e_kg": _nullable(em.baseline_kg),
+        "saved_co2e_kg": _nullable(em.saved_kg),
+        "factor_id": _labels(em.row, fid),
+        "factor_g_per_km": _nullable(em.g_per_km),
+        "emission_status": _labels(em.status, list(STATUSES)),
+    }
+    for name, arr in out.items():
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, arr.cast(table.schema.field(name).type))
+        else:
+            table = table.append_column(name, arr)
+    return table
+
+
+@dataclass(frozen=True)
+class LegEmissions:
+    """Per-leg results as numpy arrays (NaN where a value does not exist), before any Arrow column
+    is built: what :func:`compute` returns as columns, and what totals read directly."""
+
+    co2e_kg: np.ndarray
+    low_kg: np.ndarray
+    high_kg: np.ndarray
+    baseline_kg: np.ndarray
+    saved_kg: np.ndarray
+    row: np.ndarray
+    """Index into ``FactorSet.matchable``; ``len(matchable)`` where the leg has no factor."""
+    g_per_km: np.ndarray
+    status: np.ndarray
+    """int8 index into :data:`STATUSES`."""
+
+
+def leg_emissions(
+    table: pa.Table, fs: FactorSet, scope: str, prof: Profile, baseline: Baseline | str | None = None
+) -> LegEmissions:
+    """The arrays behind :func:`compute` for an Arrow table of legs (already-checked arguments)."""
     n = table.num_rows
     if "mode" not in table.column_names or "distance_m" not in table.column_names:
         raise UsageError("legs need at least the columns mode and distance_m")
+    base = baseline if isinstance(baseline, Baseline) else Baseline(mode=baseline or "car")
     res = _Resolver(fs, scope)
     none = len(res.rows)
 
@@ -293,22 +343,7 @@ def compute(
     baseline_kg = dist_km * b_g / 1000.0
     saved = np.maximum(baseline_kg - co2e, 0.0)
 
-    out = {
-        "co2e_kg": _nullable(co2e),
-        "co2e_low_kg": _nullable(low),
-        "co2e_high_kg": _nullable(high),
-        "baseline_co2e_kg": _nullable(baseline_kg),
-        "saved_co2e_kg": _nullable(saved),
-        "factor_id": _labels(row, res.fid[:-1].tolist()),
-        "factor_g_per_km": _nullable(g),
-        "emission_status": _labels(status, [STATUS_OK, STATUS_NO_FACTOR, STATUS_UNKNOWN]),
-    }
-    for name, arr in out.items():
-        if name in table.column_names:
-            table = table.set_column(table.column_names.index(name), name, arr.cast(table.schema.field(name).type))
-        else:
-            table = table.append_column(name, arr)
-    return table
+    return LegEmissions(co2e, low, high, baseline_kg, saved, row, g, status)
 
 
 def _leg_speed_mps(table: pa.Table, idx: np.ndarray, dist_km: np.ndarray) -> np.ndarray:

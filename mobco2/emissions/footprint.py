@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mobco2.emissions.compute import compute
+from mobco2.emissions.compute import STATUS_NO_FACTOR, STATUS_UNKNOWN, STATUSES, LegEmissions, leg_emissions
 from mobco2.emissions.factors import DEFAULT_SET, FactorSet, check_scope, load_factor_set
 from mobco2.emissions.profile import Baseline, Profile
 from mobco2.errors import UsageError
@@ -79,14 +79,23 @@ def parse_when(value: str | date | datetime | None, what: str) -> date | datetim
         raise UsageError(f"--{what} {text!r} is not a date", hint="use YYYY-MM-DD or an ISO 8601 time") from None
 
 
+_ONE_ROW_PER_TRIP = (
+    "(SELECT user_id, trip_id, min(started_at) AS started_at, any_value(tz) AS tz FROM trips GROUP BY ALL)"
+)
+
+
 def read_legs(
     store: Any,
     user_id: str | None = None,
     since: date | datetime | None = None,
     until: date | datetime | None = None,
 ) -> pa.Table:
-    """Legs of the store with their trip's start and time zone (``trip_started_at``, ``tz``) and a
-    ``trip_code`` numbering distinct (user, trip) pairs. Columns: what emissions and totals need.
+    """Legs of the store with their trip's start and time zone (``trip_started_at``, ``tz``: the
+    leg's own where its trip row is missing) and ``trip_code``, numbering distinct (user, trip).
+
+    Columns are what emissions and totals need and nothing else: the ids cross as a 64-bit hash,
+    as a million id strings would cost more than everything else. Two trips share a hash with
+    probability about n²/2⁶⁵ (3·10⁻⁸ for a million trips), which would count them as one trip.
 
     ``since``/``until`` narrow the read with a day of slack on each side (local days can be up to
     14 h away from UTC); :func:`footprint` applies the exact local bounds.
@@ -100,33 +109,24 @@ def read_legs(
     if until is not None:  # a leg of a trip started before `until` may start days later
         where.append("l.started_at < CAST(? AS TIMESTAMPTZ)")
         params.append(_utc_slack(until, +8))
-    sql = f"""
+    select = f"""
         SELECT {cols}, coalesce(t.started_at, l.started_at) AS trip_started_at, coalesce(t.tz, l.tz) AS tz,
-               t.trip_code,
-               -- ids are only needed for legs whose trip row is missing (a million strings cost time)
-               CASE WHEN t.trip_code IS NULL THEN l.user_id || chr(31) || l.trip_id END AS orphan_trip
-        FROM legs l
-        LEFT JOIN (
-            -- one row per trip even if a store ever held a duplicate (a join must not double legs);
-            -- trip_code numbers trips so that totals count them without hashing their ids again
-            SELECT user_id, trip_id, min(started_at) AS started_at, any_value(tz) AS tz,
-                   (row_number() OVER () - 1)::BIGINT AS trip_code
-            FROM trips GROUP BY ALL
-        ) t ON t.user_id = l.user_id AND t.trip_id = l.trip_id
+               hash(l.user_id, l.trip_id) AS trip_key
+        FROM legs l LEFT JOIN {{trips}} t ON t.user_id = l.user_id AND t.trip_id = l.trip_id
         WHERE {" AND ".join(where)}
     """
     with store.reader() as con:
-        legs = con.sql(sql, params=params).to_arrow_table()
-    code = legs.column("trip_code")
-    if code.null_count:  # legs whose trip row is missing: number them after the known trips
-        known = code.to_numpy(zero_copy_only=False)
-        orphans = np.isnan(known)
-        orphan_ids = legs.column("orphan_trip").filter(pa.array(orphans)).combine_chunks()
-        extra = orphan_ids.dictionary_encode().indices.to_numpy(zero_copy_only=False)
-        base = int(np.nanmax(known)) + 1 if (~orphans).any() else 0
-        known[orphans] = base + extra
-        legs = legs.set_column(legs.column_names.index("trip_code"), "trip_code", pa.array(known.astype(np.int64)))
-    return legs.drop_columns(["orphan_trip"])
+        legs = con.sql(select.format(trips="trips"), params=params).to_arrow_table()
+        expected = con.sql(f"SELECT count(*) FROM legs l WHERE {' AND '.join(where)}", params=params).fetchall()[0][0]
+        if legs.num_rows != expected:  # a trip row stored twice doubled its legs: join one row per trip
+            legs = con.sql(select.format(trips=_ONE_ROW_PER_TRIP), params=params).to_arrow_table()
+    code, _ = pd.factorize(legs.column("trip_key").to_numpy(zero_copy_only=False))
+    return legs.drop_columns(["trip_key"]).append_column("trip_code", pa.array(code.astype(np.int64)))
+
+
+def _dict(col: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
 
 
 def _trip_key(table: pa.Table) -> pa.Array:
@@ -184,9 +184,9 @@ def footprint(
     since_v = parse_when(since, "since")
     until_v = parse_when(until, "until")
     legs = read_legs(store, user_id, since_v, until_v)
-    legs = compute(legs, factors=fs, scope=scope, profile=prof, baseline=base)
+    em = leg_emissions(legs, fs, scope, prof, base)
     local_us, no_tz = local_start_us(legs)
-    rows, totals = _aggregate(legs, local_us, by, since_v, until_v)
+    rows, totals = aggregate(legs, em, local_us, by, since_v, until_v)
     meta: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         **fs.meta(),
@@ -214,8 +214,7 @@ def local_start_us(legs: pa.Table) -> tuple[np.ndarray, int]:
     utc = legs.column("trip_started_at").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
     utc_us = utc.to_numpy(zero_copy_only=False).astype(np.int64)
     local = utc_us.copy()
-    tz = legs.column("tz")
-    tz = (tz.combine_chunks() if isinstance(tz, pa.ChunkedArray) else tz).dictionary_encode()
+    tz = _dict(legs.column("tz"))
     codes = tz.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     converted = np.zeros(len(local), dtype=bool)
     for k, name in enumerate(tz.dictionary.to_pylist()):
@@ -263,10 +262,20 @@ def _bounds_us(value: date | datetime | None, is_until: bool) -> tuple[int, bool
     return int((local - datetime(1970, 1, 1)).total_seconds() * 1_000_000), False
 
 
-def _aggregate(
-    legs: pa.Table, local_us: np.ndarray, by: str, since: date | datetime | None, until: date | datetime | None
+def aggregate(
+    legs: pa.Table,
+    em: LegEmissions,
+    local_us: np.ndarray,
+    by: str,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Totals per bucket with numpy: one factorisation, then weighted bincounts."""
+    """Totals per bucket with numpy: one factorisation, then weighted bincounts.
+
+    ``legs`` needs ``distance_m``, ``mode``, ``trip_started_at`` and either ``trip_key`` (from
+    :func:`read_legs`) or ``user_id`` and ``trip_id``; ``em`` holds its legs' emissions and
+    ``local_us`` their local trip starts (:func:`local_start_us`).
+    """
     n = legs.num_rows
     keep = np.ones(n, dtype=bool)
     if since is not None or until is not None:
@@ -278,32 +287,40 @@ def _aggregate(
                 at, aware = bound
                 t = utc_us if aware else local_us
                 keep &= (t < at) if is_until else (t >= at)
-    idx = np.flatnonzero(keep)
-    legs = legs.take(idx) if len(idx) < n else legs
-    key, name = _bucket(by, local_us[idx], legs)
-    codes, uniques = pd.factorize(key, sort=True)
+    idx = np.flatnonzero(keep) if not keep.all() else None
+    if idx is not None:
+        legs, local_us = legs.take(idx), local_us[idx]
+    key, name = _bucket(by, local_us, legs)
+    codes, uniques = _dense(key)
     k = len(uniques)
 
-    def col(name: str) -> np.ndarray:
-        return np.nan_to_num(legs.column(name).to_numpy(zero_copy_only=False).astype(np.float64), nan=0.0)
+    def sel(values: np.ndarray) -> np.ndarray:
+        values = values if idx is None else values[idx]
+        return np.nan_to_num(values, nan=0.0) if values.dtype.kind == "f" else values
 
-    status = legs.column("emission_status")
-    unknown = pc.equal(status, "unknown").to_numpy(zero_copy_only=False)
-    no_factor = pc.equal(status, "no_factor").to_numpy(zero_copy_only=False)
-    km = col("distance_m") / 1000.0
+    status = sel(em.status)
+    unknown = status == STATUSES.index(STATUS_UNKNOWN)
+    no_factor = status == STATUSES.index(STATUS_NO_FACTOR)
+    km = np.nan_to_num(legs.column("distance_m").to_numpy(zero_copy_only=False).astype(np.float64), nan=0.0) / 1000
     sums = {"km": km}
-    sums.update({m: col(m) for m in _MEASURES})
+    measures = (em.co2e_kg, em.low_kg, em.high_kg, em.baseline_kg, em.saved_kg)
+    sums.update({m: sel(v) for m, v in zip(_MEASURES, measures, strict=True)})
     sums["unknown_km"] = np.where(unknown, km, 0.0)
     sums["no_factor_km"] = np.where(no_factor, km, 0.0)
-    counts = {"legs": np.ones(len(km)), "no_factor_legs": no_factor.astype(np.float64)}
+    counts = {"legs": None, "no_factor_legs": no_factor.astype(np.float64)}
     # Trips: distinct (user, trip) per bucket; a trip with legs in two modes counts in both.
     if "trip_code" in legs.column_names:  # from read_legs
-        trip_codes = legs.column("trip_code").to_numpy(zero_copy_only=False).astype(np.int64)
+        trip_codes = legs.column("trip_code").to_numpy(zero_copy_only=False)
     else:
-        trip_codes = _trip_key(legs).dictionary_encode().indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        trip_codes = pd.factorize(_trip_key(legs).to_numpy(zero_copy_only=False))[0]
     n_trips = int(trip_codes.max()) + 1 if len(trip_codes) else 1
-    pairs = pd.unique(codes.astype(np.int64) * n_trips + trip_codes)
-    trips = np.bincount(pairs // n_trips, minlength=k)
+    if by == "mode":
+        pairs = pd.unique(codes.astype(np.int64) * n_trips + trip_codes)
+        trips = np.bincount(pairs // n_trips, minlength=k)
+    else:  # every leg of a trip is in the bucket of the trip's start: one bucket per trip
+        bucket_of_trip = np.full(n_trips, -1, dtype=np.int64)
+        bucket_of_trip[trip_codes] = codes
+        trips = np.bincount(bucket_of_trip[bucket_of_trip >= 0], minlength=k)
 
     per_bucket = {m: np.bincount(codes, weights=w, minlength=k) for m, w in {**sums, **counts}.items()}
     order = ("km", "trips", "legs", *_MEASURES, "unknown_km", "no_factor_km", "no_factor_legs")
@@ -318,10 +335,23 @@ def _aggregate(
     if by == "mode":
         rows.sort(key=lambda r: (-r["co2e_kg"], r["mode"]))
     totals: dict[str, Any] = {m: float(sums[m].sum()) for m in sums}
-    totals.update({m: int(counts[m].sum()) for m in counts})
-    totals["trips"] = len(pd.unique(trip_codes))
+    totals.update({"legs": len(codes), "no_factor_legs": int(no_factor.sum())})
+    totals["trips"] = int(trips.sum()) if by != "mode" else len(pd.unique(trip_codes))
     totals = _with_share({m: totals[m] for m in order})
     return rows, totals
+
+
+def _dense(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, sorted distinct keys) like a sorted factorisation; a bincount when the keys span a
+    small range (days, weeks, months, years, modes), which is several times faster."""
+    if not len(key):
+        return np.zeros(0, dtype=np.intp), key
+    lo, hi = int(key.min()), int(key.max())
+    if hi - lo > 4 * len(key) + 1_000_000:
+        return pd.factorize(key, sort=True)
+    present = np.bincount(key - lo, minlength=hi - lo + 1) > 0
+    remap = np.cumsum(present) - 1
+    return remap[key - lo], np.flatnonzero(present) + lo
 
 
 def _with_share(row: dict[str, Any]) -> dict[str, Any]:

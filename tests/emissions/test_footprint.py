@@ -161,3 +161,24 @@ def test_legs_without_a_trip_row_use_their_own_start_and_zone(store):
     fp = footprint(store, by="month")
     assert {r["month"]: (r["trips"], r["legs"]) for r in fp.rows} == {"2024-07": (2, 2), "2024-08": (1, 2)}
     assert fp.totals["trips"] == 3
+
+
+def test_a_trip_row_stored_twice_does_not_double_its_legs(store):
+    from mobco2 import schema
+
+    write_trips_and_legs(
+        store,
+        [leg("t1", "t1a", "2024-07-01T08:00", 10, "car", 10.0), leg("t2", "t2a", "2024-07-03T08:00", 5, "walk", 1.0)],
+    )
+    before = footprint(store, by="month").totals
+    # the same trip row again, in another file (as a store repaired by hand might hold it)
+    with store.reader() as con:
+        again = con.sql("SELECT * EXCLUDE (year, month) FROM trips WHERE trip_id = 't1'").to_arrow_table()
+    with store.writer() as w:
+        w.append("trips", schema.conform(again, schema.TRIPS))
+    with store.reader() as con:
+        assert con.sql("SELECT count(*) FROM trips").fetchall()[0][0] == 3
+    after = footprint(store, by="month").totals
+    assert after["legs"] == before["legs"] == 2
+    assert after["trips"] == before["trips"] == 2
+    assert after["km"] == pytest.approx(before["km"]) and after["co2e_kg"] == pytest.approx(before["co2e_kg"])
