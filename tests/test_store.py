@@ -53,6 +53,41 @@ def test_append_partitions_by_user_and_utc_month(tmp_path):
     assert store.check() == []
 
 
+def test_arrow_append_sorts_unordered_rows_of_several_users_into_their_partitions(tmp_path):
+    store = Store(tmp_path / "s")
+    a = points(30, user="anna", start=datetime(2023, 12, 31, 12, tzinfo=UTC))  # Dec 2023 and Jan 2024
+    b = points(5, user="bob", start=datetime(1999, 7, 1, tzinfo=UTC))
+    mixed = pa.concat_tables([a, b])
+    order = pa.array(list(range(34, -1, -2)) + list(range(33, -1, -2)))  # reversed, interleaved users
+    mixed = mixed.take(order)
+    untimed = pa.table({**{c: b.column(c)[:2] for c in b.column_names if c != "ts"}, "ts": pa.nulls(2, schema.TS)})
+    with store.writer() as w:
+        assert w.append("points", pa.concat_tables([mixed, untimed.select(mixed.column_names)])) == 37
+    files = parquet_files(store.root)
+    assert {f.rsplit("/", 1)[0] for f in files} == {
+        "points/user_id=anna/year=2023/month=12",
+        "points/user_id=anna/year=2024/month=1",
+        "points/user_id=bob/year=1999/month=7",
+        "points/user_id=bob/year=0/month=0",
+    }
+    got = store.query(
+        "select user_id, year, month, count(*) n, min(ts) lo from points group by all order by all"
+    ).to_pylist()
+    assert [(r["user_id"], r["year"], r["month"], r["n"]) for r in got] == [
+        ("anna", 2023, 12, 12),
+        ("anna", 2024, 1, 18),
+        ("bob", 0, 0, 2),
+        ("bob", 1999, 7, 5),
+    ]
+    back = store.query("select user_id, ts, lat, lon from points where ts is not null order by user_id, ts")
+    expected = (
+        pa.concat_tables([a, b])
+        .select(["user_id", "ts", "lat", "lon"])
+        .sort_by([("user_id", "ascending"), ("ts", "ascending")])
+    )
+    assert back.to_pylist() == expected.to_pylist()
+
+
 def test_exception_in_writer_leaves_store_unchanged(tmp_path):
     store = Store(tmp_path / "s")
     with store.writer() as w:
@@ -93,8 +128,9 @@ def test_replace_swaps_partitions_atomically(tmp_path):
             "user_id": ["me"] * 2,
             "stay_id": ["a", "b"],
             "started_at": pa.array([datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC)], schema.TS),
-            "finished_at": pa.array([datetime(2024, 5, 1, 1, tzinfo=UTC), datetime(2024, 6, 1, 1, tzinfo=UTC)],
-                                    schema.TS),
+            "finished_at": pa.array(
+                [datetime(2024, 5, 1, 1, tzinfo=UTC), datetime(2024, 6, 1, 1, tzinfo=UTC)], schema.TS
+            ),
             "lat": [46.1, 46.2],
             "lon": [-1.1, -1.2],
             "n_points": pa.array([3, 4], pa.int32()),
@@ -103,8 +139,9 @@ def test_replace_swaps_partitions_atomically(tmp_path):
     with store.writer() as w:
         w.append("stays", stays)
     with store.writer() as w:
-        w.replace("stays", stays.slice(0, 1).set_column(1, "stay_id", pa.array(["a2"])), user_id="me",
-                  months=[(2024, 5)])
+        w.replace(
+            "stays", stays.slice(0, 1).set_column(1, "stay_id", pa.array(["a2"])), user_id="me", months=[(2024, 5)]
+        )
     ids = store.query("select stay_id from stays order by 1").column("stay_id").to_pylist()
     assert ids == ["a2", "b"]
     assert len(parquet_files(store.root)) == 2
