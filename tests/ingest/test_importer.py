@@ -239,12 +239,12 @@ def test_natural_keys_round_like_duckdb(store):
     import numpy as np
     import pyarrow as pa
 
-    from mobco2.ingest.importer import _natural_keys
+    from mobco2.ingest.staging import natural_keys
 
     lat = np.array([0.0000005, -0.0000005, 43.6000025, -43.6000015, 1.2345675, 89.9999995, 0.49999999999999994e-6])
     ts = pa.array([0, None, 5, 6, 7, 8, 9], pa.timestamp("us", tz="UTC"))
     table = pa.table({"ts": ts, "lat": lat, "lon": -lat})
-    k_ts, k_lat, k_lon = _natural_keys(table)
+    k_ts, k_lat, k_lon = natural_keys(table)
     sql = "select coalesce(epoch_us(ts), -1), round(lat * 1e6)::BIGINT, round(lon * 1e6)::BIGINT from t"
     con = duckdb.connect()
     con.register("t", table)
@@ -257,7 +257,7 @@ def test_natural_keys_round_like_duckdb(store):
 def test_first_occurrences_agree_with_a_set(keys, in_order):
     import numpy as np
 
-    from mobco2.ingest.importer import _first_occurrences
+    from mobco2.ingest.staging import first_occurrences
 
     if in_order:
         keys = sorted(keys, key=lambda k: k[0])
@@ -266,7 +266,7 @@ def test_first_occurrences_agree_with_a_set(keys, in_order):
         want.append(k not in seen)
         seen.add(k)
     cols = [np.array([k[i] for k in keys], dtype=np.int64) for i in range(3)]
-    mask = _first_occurrences(*cols)
+    mask = first_occurrences(*cols)
     assert (mask.tolist() if mask is not None else [True] * len(keys)) == want
 
 
@@ -296,7 +296,7 @@ def test_invalid_points_name_the_first_and_count_all(store):
     import pyarrow as pa
 
     from mobco2.ingest.base import ParseContext
-    from mobco2.ingest.importer import validate_points
+    from mobco2.ingest.staging import validate_points
 
     ts = [datetime(2020, 1, 1, tzinfo=UTC)] * 5 + [datetime(1980, 1, 1, tzinfo=UTC), None]
     table = pa.table({
