@@ -11,16 +11,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from mobco2.errors import UsageError
-from mobco2.schema import SCHEMA_VERSION
-from mobco2.store import Store
+
+if TYPE_CHECKING:  # the library loads when a command runs, not for --help
+    import pyarrow as pa
+
+    from mobco2.store import Store
 
 
 @dataclass
@@ -38,6 +40,8 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 def store() -> Store:
     """The store chosen by ``--store``, else ``MOBCO2_HOME``, else the platform default."""
+    from mobco2.store import Store
+
     return Store(STATE.store_path)
 
 
@@ -75,8 +79,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _is_arrow(data: object) -> bool:
+    return type(data).__module__.startswith("pyarrow")
+
+
 def rows_of(data: pa.Table | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    if isinstance(data, pa.Table):
+    if _is_arrow(data):
         return data.to_pylist()
     return [dict(r) for r in data]
 
@@ -94,8 +102,10 @@ def render(
     JSON carries ``schema_version`` and ``meta`` (factor set, scope, units…) beside ``rows``;
     each JSON line carries ``schema_version`` too.
     """
+    from mobco2.schema import SCHEMA_VERSION
+
     rows = rows_of(data)
-    columns = list(data.column_names) if isinstance(data, pa.Table) else _columns(rows)
+    columns = list(data.column_names) if _is_arrow(data) else _columns(rows)
     meta = dict(meta or {})
     target = out or sys.stdout
     if fmt == "json":

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from mobco2.demo import run_demo
 from mobco2_cli.common import say
 
 
@@ -24,6 +23,8 @@ def demo_cmd(
 
         mobco2 demo --keep /tmp/mobco2-demo
     """
+    from mobco2.demo import run_demo
+
     report = run_demo(keep, narrate=say)
     typer.echo(report)
 

@@ -6,15 +6,6 @@ from typing import Annotated
 
 import typer
 
-from mobco2.emissions import (
-    SCOPES,
-    factor_rows,
-    footprint,
-    list_factor_sets,
-    load_factor_set,
-    method_from_config,
-    mode_factors,
-)
 from mobco2_cli.common import CsvOpt, JsonlOpt, JsonOpt, output_format, render, store
 
 FactorsOpt = Annotated[
@@ -50,6 +41,8 @@ def footprint_cmd(
 
         mobco2 footprint --by month --since 2025-01-01 --scope usage --csv
     """
+    from mobco2.emissions import footprint, method_from_config
+
     fmt = output_format(json_, jsonl, csv_)
     fp = footprint(store(), by=by, user_id=user, since=since, until=until, **method_from_config(factors, scope))
     if fmt == "table":
@@ -81,6 +74,8 @@ def factors_list(json_: JsonOpt = False, jsonl: JsonlOpt = False, csv_: CsvOpt =
 
         mobco2 factors list --json
     """
+    from mobco2.emissions import SCOPES, list_factor_sets
+
     rows = [
         {
             "id": fs.id,
@@ -122,6 +117,8 @@ def factors_show(
 
         mobco2 factors show ademe-impactco2-2026-07 --scope usage
     """
+    from mobco2.emissions import factor_rows, load_factor_set, method_from_config, mode_factors
+
     method = method_from_config(factor_set, scope)
     fs = load_factor_set(method["factors"])
     if all_rows:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mobco2.ingest import import_paths
-from mobco2.ingest.importer import FileResult
 from mobco2_cli.common import (
     CsvOpt,
     JsonlOpt,
@@ -20,6 +18,9 @@ from mobco2_cli.common import (
     stderr,
     store,
 )
+
+if TYPE_CHECKING:
+    from mobco2.ingest.importer import FileResult
 
 
 class _RichProgress:
@@ -93,6 +94,8 @@ def import_cmd(
 
         mobco2 import ~/Downloads/takeout-20240601.zip ~/gpx/ --user alice
     """
+    from mobco2.ingest import import_paths
+
     fmt = output_format(json_, jsonl, csv_)
     summary = import_paths(
         store(), paths, user_id=user, format=format, force=force, dry_run=dry_run,

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from mobco2.segment import explain, segment
 from mobco2_cli.common import CsvOpt, JsonlOpt, JsonOpt, output_format, render, say, show_progress, store
 
 
@@ -38,6 +37,8 @@ def segment_cmd(
         mobco2 segment --user me --since 2024-01-01 --until 2024-06-30
         mobco2 segment --explain t_3f9a2c1b7d4e --json
     """
+    from mobco2.segment import explain, segment
+
     fmt = output_format(json_, jsonl, csv_)
     if explain_trip:
         why = explain(store(), explain_trip)

@@ -9,8 +9,6 @@ from typing import Annotated
 import typer
 
 from mobco2.errors import UsageError
-from mobco2.export.tables import FORMATS, TABLES, export_table, list_rows, trip_detail
-from mobco2.labels import set_label
 from mobco2_cli.common import CsvOpt, JsonlOpt, JsonOpt, output_format, render, say, store
 
 SinceOpt = Annotated[str | None, typer.Option("--since", help="First day, YYYY-MM-DD (UTC).", show_default=False)]
@@ -52,6 +50,8 @@ def trips_list(
 
         mobco2 trips list --since 2025-09-01 --until 2025-09-30 --csv
     """
+    from mobco2.export.tables import list_rows
+
     fmt = output_format(json_, jsonl, csv_)
     rows = list_rows(store(), "trips", user_id=user, since=parse_day(since, "--since"),
                      until=parse_day(until, "--until"), mode=mode, limit=limit)
@@ -71,6 +71,8 @@ def trips_show(
 
         mobco2 trips show 3f9c2a1b7e4d
     """
+    from mobco2.export.tables import trip_detail
+
     trip = trip_detail(store(), trip_id)
     if json_:
         render([trip], "json")
@@ -101,6 +103,8 @@ def trips_label(
 
         mobco2 trips label t_3f9c2a1b7e4d --mode car --occupancy 3 --purpose work
     """
+    from mobco2.labels import set_label
+
     row = set_label(store(), target, mode=mode, occupancy=occupancy, purpose=purpose, vehicle=vehicle,
                     user_id=user)
     if json_:
@@ -128,6 +132,8 @@ def export_cmd(
 
         mobco2 export trips --format jsonl --since 2025-09-01 --out trips.jsonl
     """
+    from mobco2.export.tables import FORMATS, TABLES, export_table
+
     if table not in TABLES:
         raise UsageError(f"unknown table {table!r}", hint="use one of: " + ", ".join(TABLES))
     if format not in FORMATS:

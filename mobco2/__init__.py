@@ -8,8 +8,10 @@ The library behind the ``mobco2`` command. Names follow the command line::
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-from mobco2.store import Store
+if TYPE_CHECKING:
+    from mobco2.store import Store
 
 try:
     __version__ = version("mobco2")
@@ -17,3 +19,12 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 __all__ = ["Store", "__version__"]
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    # DuckDB, pyarrow and numpy load on first use of the store, not when the command line starts
+    if name == "Store":
+        from mobco2.store import Store
+
+        return Store
+    raise AttributeError(f"module 'mobco2' has no attribute {name!r}")
