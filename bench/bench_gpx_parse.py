@@ -138,7 +138,7 @@ def main() -> None:
     print("\n| parser | points | seconds | points/s | MB/s | peak RSS MB | speed vs gpxpy |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     labels = {
-        "mobco2": "mobco2 gpx (vectorised + expat validation)",
+        "mobco2": "mobco2 gpx (vectorised; expat check in a second process)",
         "mobco2-expat": "mobco2 gpx, expat handlers only",
         "gpxpy": "gpxpy 1.6 (reference)",
     }
