@@ -7,7 +7,7 @@ declaration. A bare ``<!DOCTYPE gpx>`` or an internal subset without entities is
 and accepted. Malformed XML raises :class:`~mobco2.errors.InputDataError` with the line and
 column in the original file.
 
-The API is five names:
+The API:
 
 :class:`XmlReader`
     the content of a :class:`~mobco2.ingest.base.Source` as byte chunks, UTF-8 BOM and leading
@@ -23,9 +23,10 @@ The API is five names:
     clear elements as you go. Tags carry their namespace: ``{http://…}trkpt``.
 :func:`local_name`
     ``"{ns}trkpt"`` or ``"gpx:trkpt"`` → ``"trkpt"``.
-:class:`BackgroundCheck`
+:class:`BackgroundCheck`, :class:`CheckLost`, :func:`feed_prefix`
     the same guarded expat pass over a whole big file on disk, in a forked process, for a parser
-    that reads the content its own faster way meanwhile (GPX) and needs only the verdict.
+    that reads the content its own faster way meanwhile (GPX) and needs only the verdict; the
+    parser catches its own expat up with ``feed_prefix`` when it needs the handlers after all.
 
 Example::
 
