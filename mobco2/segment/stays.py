@@ -348,6 +348,31 @@ class _RangeMeans:
         return [(p[j] - p[i]) / (last - first + 1) for p in self.prefix]
 
 
+class _Centres:
+    """Stay centres: the mean of the points, with longitudes near the antimeridian averaged on
+    [0°, 360°) — the plain mean of 179.9997 and -179.9997 is Greenwich, half a world away.
+
+    Only a track that comes near ±180° pays for it: a stay with points both east of 90°E and
+    west of 90°W (at one place, so on both sides of the antimeridian) takes the shifted mean.
+    """
+
+    def __init__(self, lat: np.ndarray, lon: np.ndarray, first: np.ndarray, last: np.ndarray, wrap: bool) -> None:
+        self.wrap = wrap
+        columns = [lat, lon]
+        if wrap:
+            columns += [np.mod(lon, 360.0), (lon < -90.0).astype(np.float64), (lon > 90.0).astype(np.float64)]
+        self.sums = _RangeMeans(columns, first, last)
+
+    def means(self, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        found = self.sums.means(first, last)
+        clat, clon = found[0], found[1]
+        if self.wrap:
+            lon360, west, east = found[2:]
+            across = (west > 0) & (east > 0)
+            clon = np.where(across, (lon360 + 180.0) % 360.0 - 180.0, clon)
+        return clat, clon
+
+
 def _window_indices(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index, window number) of every index in the windows [lo, hi), window by window."""
     lengths = hi - lo
@@ -356,7 +381,7 @@ def _window_indices(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndar
     return lo[win] + (np.arange(total) - (np.cumsum(lengths) - lengths)[win]), win
 
 
-def _trim_to_core(track: Track, first, last, end_us, clat, clon, core_m: float):
+def _trim_to_core(track: Track, first, last, end_us, clat, clon, core_m: float, wrap: bool = False):
     """Move each stay's ends in to its first/last point within ``core_m`` of its centre.
 
     A sliding run keeps going until the walk away leaves the radius (about 75 s of walking for
@@ -371,7 +396,7 @@ def _trim_to_core(track: Track, first, last, end_us, clat, clon, core_m: float):
 
     def core_points(lo, hi):
         idx, win = _window_indices(lo, hi)
-        core = local_d2_m2(clat[win], clon[win], kx[win], track.lat[idx], track.lon[idx]) <= core_m * core_m
+        core = local_d2_m2(clat[win], clon[win], kx[win], track.lat[idx], track.lon[idx], wrap) <= core_m * core_m
         return idx[core], win[core]
 
     # the first core point within TRIM_MAX_S of the start, the last one within it of the end
@@ -414,7 +439,8 @@ def find_stays(track: Track, params: SegmentParams) -> Stays:
     if first.size == 0:
         z = np.empty(0, np.int64)
         return Stays(z, z, z, z, np.empty(0), np.empty(0), z)
-    centres = _RangeMeans([lat, lon], first, last)
+    wrap = needs_wrap(lon)
+    centres = _Centres(lat, lon, first, last, wrap)
     merge_us = params.merge_gap_s * 1e6
     cum_moving = np.concatenate([[0], np.cumsum(track.moving)]) if track.moving.any() else None
     for _ in range(3):
@@ -442,7 +468,7 @@ def find_stays(track: Track, params: SegmentParams) -> Stays:
         last = np.maximum.reduceat(last, starts)
         end_us = np.maximum.reduceat(end_us, starts)
     clat, clon = centres.means(first, last)
-    first, last, end_us = _trim_to_core(track, first, last, end_us, clat, clon, params.radius_m * CORE_SHARE)
+    first, last, end_us = _trim_to_core(track, first, last, end_us, clat, clon, params.radius_m * CORE_SHARE, wrap)
     return Stays(
         first=first,
         last=last,

@@ -193,6 +193,25 @@ def test_antimeridian_stay_is_one_stay():
     frame = pd.DataFrame({"ts": pd.to_datetime(t, unit="s", utc=True), "lat": -16.8, "lon": lon})
     found = detect_stays(frame)
     assert len(found) == 1 and found.iloc[0].n_points == t.size
+    # its centre is on the meridian, not half a world away at Greenwich (the plain mean of ±179.9997)
+    assert abs(found.iloc[0].lon) > 179.999 and found.iloc[0].lat == pytest.approx(-16.8)
+
+
+def test_stays_on_both_sides_of_the_world_keep_their_own_centres():
+    day = np.arange(0, 1800, 30)
+    lon_fiji = np.where(np.arange(day.size) % 2, 179.9997, -179.9997)
+    lon_greenwich = np.where(np.arange(day.size) % 2, 0.0003, -0.0003)  # a stay across 0° too
+    t = np.concatenate([day, day + 86_400])
+    frame = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(t, unit="s", utc=True),
+            "lat": np.r_[np.full(day.size, -16.8), np.full(day.size, 51.48)],
+            "lon": np.r_[lon_fiji, lon_greenwich],
+        }
+    )
+    found = detect_stays(frame)
+    assert len(found) == 2
+    assert abs(found.iloc[0].lon) > 179.999 and abs(found.iloc[1].lon) < 0.001
 
 
 def test_stay_centre_is_the_mean_of_its_points():
@@ -228,3 +247,22 @@ def _frame(t_s, x_m) -> pd.DataFrame:
             "lon": -1.0 + x_m / (M_PER_DEG * np.cos(np.radians(46.0))),
         }
     )
+
+
+def test_a_walk_across_the_antimeridian_is_a_short_trip():
+    """Taveuni (Fiji) lies on the 180th meridian: a stay on it, a 10-minute walk east, a stay."""
+    from mobco2.segment import segment_points
+
+    still = np.arange(0, 1800, 30)
+    walk = np.arange(1800, 2400, 5)
+    t = np.r_[still, walk, still + 2400]
+    on_meridian = np.where(np.arange(still.size) % 2, 179.9999, -179.9999)
+    lon_walk = -179.9999 + (walk - 1800) / 600 * 0.0100  # ~1.1 km east
+    lon = np.r_[on_meridian, lon_walk, np.full(still.size, -179.9899)]
+    frame = pd.DataFrame({"ts": pd.to_datetime(t, unit="s", utc=True), "lat": -16.83, "lon": lon})
+    res = segment_points(pa.Table.from_pandas(frame, preserve_index=False), user_id="fiji")
+    stays = res.stays.to_pandas()
+    assert len(stays) == 2 and (stays.lon.abs() > 179.98).all()
+    trips = res.trips.to_pandas()
+    assert len(trips) == 1 and 800 < trips.distance_m.iloc[0] < 1500
+    assert res.legs.column("mode").to_pylist() == ["walk"]
