@@ -73,6 +73,15 @@ RULES: tuple[Rule, ...] = (
         "running fast before and after)",
     ),
     Rule(
+        "unseen",
+        "unknown",
+        0.0,
+        (("gap_share", ">=", 0.8), ("n_points", "<=", 3), ("speed_mean_mps", "<", "bike_max_speed_mps")),
+        "a bare jump across a signal gap at a speed many modes share (underground rail, a bus, a "
+        "bike or a car with the tracker paused): nothing seen says which; label it, and the "
+        "footprint bounds it meanwhile",
+    ),
+    Rule(
         "hsr",
         "hsr",
         0.75,

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-ALGORITHM_VERSION = 3  # 3: stay centres on the antimeridian
+ALGORITHM_VERSION = 4  # 3: stay centres on the antimeridian; 4: bare gaps at mixed speeds are unknown
 """Bump when the algorithm changes in a way that changes results: every month is recomputed."""
 
 

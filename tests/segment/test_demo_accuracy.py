@@ -11,7 +11,7 @@ How each figure is scored:
   when the stored leg covering that instant has the true mode (an instant no stored leg covers,
   e.g. one taken for a stay, is wrong). Metro legs are left out of this score: they run
   underground with no fixes at all, so nothing in the GPS data can say "metro" (the stored leg
-  there is a bare jump across a gap); the score with them is asserted with a lower floor;
+  there is a bare jump across a gap, left ``unknown``); the score with them has a lower floor;
 * **the TGV legs**: no stored leg is ``plane``; each true ``hsr`` leg is covered ≥ 90 % of its time
   by stored ``hsr`` legs, and the stored ``hsr`` distance is within 10 % of the true one (a
   carbon account cares about kilometres: a plane factor is ~50× a TGV's).
@@ -90,6 +90,19 @@ def test_time_weighted_leg_mode_accuracy(demo):
     seen = true_legs[true_legs["mode"] != "metro"]
     assert gen.leg_mode_accuracy(legs, seen) >= 0.85
     assert gen.leg_mode_accuracy(legs, true_legs) >= 0.8  # metro included: it cannot be right
+
+
+def test_the_unseen_metro_legs_are_unknown_not_guessed(demo):
+    """Underground there is not a single fix: the stored leg is a bare jump at ~12 km/h, which a
+    bike, a bus or a metro could all make. It is left ``unknown`` (bounded in the footprint)."""
+    _, legs, _, true_legs = demo
+    s, e = _us(legs.started_at), _us(legs.finished_at)
+    metro = true_legs[true_legs["mode"] == "metro"]
+    assert len(metro) >= 1
+    for _, m in metro.iterrows():
+        covering = legs[(s < m.end_us) & (e > m.start_us)]
+        bare = covering[covering.n_points <= 3]
+        assert len(bare) >= 1 and set(bare["mode"]) == {"unknown"}, covering[["mode", "n_points"]]
 
 
 def test_the_tgv_legs_are_hsr_never_plane(demo):
