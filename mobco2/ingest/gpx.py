@@ -67,7 +67,7 @@ from mobco2.ingest.gpx_scan import (
     State,
     analyse,
 )
-from mobco2.ingest.xmlsafe import BackgroundCheck, CheckLost, XmlReader, feed_prefix, guarded_expat, local_name
+from mobco2.ingest.xmlsafe import Validation, XmlReader, guarded_expat, local_name
 from mobco2.schema import TS
 
 FORMAT = "gpx"
@@ -98,60 +98,33 @@ def parse(source: Source, ctx: ParseContext, *, chunk_bytes: int | None = None,
     st = State()
     exact = _Exact(parser, st, ctx, source.name)
     at_start = True
-    # A big file on disk is checked by expat in another process while the tokenizer reads it;
-    # `skipped` counts the content our own parser has not seen (it catches up if it must).
-    check = BackgroundCheck.start(source, "GPX", ctx) if fast else None
-    skipped = 0
+    # A big file on disk is checked by expat in another process while the tokenizer reads it
+    validation = Validation(parser, source, "GPX", ctx, offload=fast)
     try:
         for chunk in _cut(reader):
             plan = analyse(chunk, st, at_start) if fast else None
             at_start = False
             if plan is not None:
-                if check is None:
-                    parser.Parse(chunk, False)  # validation only: no Python handlers
-                else:
-                    skipped += len(chunk)
+                validation.chunk(chunk)
                 raw, new_state, types = plan
                 for raw_type in types:
                     _map_type(raw_type, ctx)
                 st.__dict__.update(new_state.__dict__)
             else:
-                if check is not None:  # the handlers need a parser that has read everything before
-                    check.stop()
-                    check = None
-                    feed_prefix(parser, source, skipped)
+                validation.own()  # the handlers need a parser that has read everything before
                 exact.attach()
                 parser.Parse(chunk, False)
                 exact.detach()
                 raw = exact.take()
-            if check is not None:
-                try:
-                    failure = check.verdict(wait=False)
-                except CheckLost:  # the checking process died: check here from now on
-                    check = None
-                    feed_prefix(parser, source, skipped)
-                else:
-                    if failure is not None:
-                        raise failure
+            validation.poll()
             table = _build(raw, st, ctx)
             if table is not None:
                 yield Batch(points=table)
-        if check is not None:
-            try:
-                failure = check.verdict()
-            except CheckLost:  # the checking process died: check here
-                check = None
-                feed_prefix(parser, source, skipped)
-            else:
-                if failure is not None:
-                    raise failure
-        if check is None:
-            parser.Parse(b"", True)
+        validation.finish()
     except expat.ExpatError as exc:
         raise reader.error(exc, "GPX") from None
     finally:
-        if check is not None:
-            check.stop()
+        validation.stop()
     for slot, (count, record) in st.bad_fields.items():
         ctx.warnings.append(f"{source.name}: {count} unparseable <{slot}> value(s) ignored, first at {record}")
 

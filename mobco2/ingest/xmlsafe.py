@@ -23,10 +23,10 @@ The API:
     clear elements as you go. Tags carry their namespace: ``{http://…}trkpt``.
 :func:`local_name`
     ``"{ns}trkpt"`` or ``"gpx:trkpt"`` → ``"trkpt"``.
-:class:`BackgroundCheck`, :class:`CheckLost`, :func:`feed_prefix`
-    the same guarded expat pass over a whole big file on disk, in a forked process, for a parser
-    that reads the content its own faster way meanwhile (GPX) and needs only the verdict; the
-    parser catches its own expat up with ``feed_prefix`` when it needs the handlers after all.
+:class:`Validation` (with :class:`BackgroundCheck`, :class:`CheckLost`, :func:`feed_prefix`)
+    the guarded expat pass for a parser that reads the content its own faster way (GPX): over a
+    big file on disk it runs in a forked process meanwhile, and the parser's own expat catches
+    up when it needs the handlers after all.
 
 Example::
 
@@ -298,6 +298,58 @@ class BackgroundCheck:
 
 class CheckLost(Exception):
     """The background check ended without a verdict: the caller must check the file itself."""
+
+
+class Validation:
+    """The guarded ``parser``'s well-formedness pass over content a caller reads its own way,
+    handed to a :class:`BackgroundCheck` when one runs (``offload``), else done in line.
+
+    The caller calls :meth:`chunk` for each chunk it reads without handlers, :meth:`own` before
+    it feeds ``parser`` a chunk with handlers, :meth:`poll` after each chunk, :meth:`finish` at
+    the end (which raises what the check found) and :meth:`stop` in a ``finally``.
+    """
+
+    def __init__(self, parser: expat.XMLParserType, source: Source, what: str, ctx: ParseContext | None,
+                 offload: bool) -> None:  # fmt: skip
+        self.parser = parser
+        self.source = source
+        self.check = BackgroundCheck.start(source, what, ctx) if offload else None
+        self.skipped = 0  # content `parser` has not seen while the check runs
+
+    def chunk(self, data: bytes) -> None:
+        if self.check is None:
+            self.parser.Parse(data, False)  # validation only: no Python handlers
+        else:
+            self.skipped += len(data)
+
+    def own(self) -> None:
+        """Bring ``parser`` up to date and validate in line from now on."""
+        if self.check is not None:
+            self.check.stop()
+            self.check = None
+        feed_prefix(self.parser, self.source, self.skipped)
+        self.skipped = 0
+
+    def poll(self, wait: bool = False) -> None:
+        """Raise the check's error once known; take over if the checking process died."""
+        if self.check is None:
+            return
+        try:
+            failure = self.check.verdict(wait=wait)
+        except CheckLost:
+            self.own()
+            return
+        if failure is not None:
+            raise failure
+
+    def finish(self) -> None:
+        self.poll(wait=True)
+        if self.check is None:
+            self.parser.Parse(b"", True)
+
+    def stop(self) -> None:
+        if self.check is not None:
+            self.check.stop()
 
 
 def feed_prefix(parser: expat.XMLParserType, source: Source, nbytes: int) -> None:
