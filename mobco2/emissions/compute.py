@@ -87,7 +87,7 @@ def _float(table: pa.Table, name: str, default: float = np.nan) -> np.ndarray:
     return col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
-def _codes(table: pa.Table, name: str) -> tuple[np.ndarray, list[str | None]]:
+def column_codes(table: pa.Table, name: str) -> tuple[np.ndarray, list[str | None]]:
     """Dictionary-encode a string column: (int codes, -1 for null; the distinct values)."""
     if name not in table.column_names:
         return np.full(table.num_rows, -1, dtype=np.int64), []
@@ -285,11 +285,11 @@ def leg_emissions(
     occ_raw = _float(table, "occupancy", 1.0)
     occ = np.where(np.isfinite(occ_raw) & (occ_raw >= 1), occ_raw, 1.0).astype(np.int64)
 
-    mode_code, modes = _codes(table, "mode")
+    mode_code, modes = column_codes(table, "mode")
     mode_ok = np.array([m in MODES and m not in NO_FACTOR_MODES for m in modes] + [False])
     mode_known = mode_ok[mode_code]  # index -1 (null) lands on the trailing False
 
-    veh_code, vehicles = _codes(table, "vehicle")
+    veh_code, vehicles = column_codes(table, "vehicle")
     parsed = [parse_vehicle(v) for v in vehicles]
     veh_e = np.array([ENERGIES.index(p[0]) if p[0] else -1 for p in parsed] + [-1])[veh_code]
     veh_s = np.array([SIZES.index(p[1]) if p[1] else -1 for p in parsed] + [-1])[veh_code]

@@ -21,7 +21,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mobco2.emissions.compute import STATUS_NO_FACTOR, STATUS_UNKNOWN, STATUSES, LegEmissions, leg_emissions
+from mobco2.emissions.compute import (
+    STATUS_NO_FACTOR,
+    STATUS_UNKNOWN,
+    STATUSES,
+    LegEmissions,
+    column_codes,
+    leg_emissions,
+)
 from mobco2.emissions.factors import DEFAULT_SET, FactorSet, check_scope, load_factor_set
 from mobco2.emissions.profile import Baseline, Profile
 from mobco2.errors import UsageError
@@ -124,11 +131,6 @@ def read_legs(
     return legs.drop_columns(["trip_key"]).append_column("trip_code", pa.array(code.astype(np.int64)))
 
 
-def _dict(col: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-
-
 def _trip_key(table: pa.Table) -> pa.Array:
     key = pc.binary_join_element_wise(table.column("user_id"), table.column("trip_id"), "\x1f")
     return key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
@@ -214,10 +216,9 @@ def local_start_us(legs: pa.Table) -> tuple[np.ndarray, int]:
     utc = legs.column("trip_started_at").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
     utc_us = utc.to_numpy(zero_copy_only=False).astype(np.int64)
     local = utc_us.copy()
-    tz = _dict(legs.column("tz"))
-    codes = tz.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    codes, names = column_codes(legs, "tz")
     converted = np.zeros(len(local), dtype=bool)
-    for k, name in enumerate(tz.dictionary.to_pylist()):
+    for k, name in enumerate(names):
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
