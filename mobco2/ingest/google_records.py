@@ -106,6 +106,8 @@ GZIP_RATIO = 10
 """Assumed inflation of a gzipped Records.json when its real size is unknown."""
 PARALLEL_MIN_BYTES = 256 * 1024**2
 """Files at least this big are decoded by worker processes unless ``workers`` says otherwise."""
+PIN_EVERY = 256
+"""Records of a part kept alive until the next part is decoded (see ``_converted``)."""
 MAX_WORKERS = 4
 """At most this many worker processes (each holds about one part: ~150 MB RSS for 16 MiB parts)."""
 WHAT = "Records.json (Google Takeout, Location History)"
@@ -347,23 +349,28 @@ def _decode(
 _Chunk = tuple[pa.Table | None, _Tally, int]
 
 
-def _chunks(locs: list[_Location]) -> Iterator[_Chunk]:
+def _chunks(locs: list[_Location]) -> list[_Chunk]:
     """Decoded records → (table, tally, record count) per CHUNK_ROWS, freeing records as it goes.
 
     Tables carry ``_i``, each row's index within ``locs``; :func:`_finish` turns it into the
-    ``record`` locator once the part's position in the file is known.
+    ``record`` locator once the part's position in the file is known. The whole list is
+    converted with the cyclic GC paused: every record's activity lists count towards its
+    thresholds until they are freed, so a collection between chunks would walk all the
+    records still waiting (measured ~0.5 CPU-s per GB of JSON before).
     """
+    out: list[_Chunk] = []
     done = 0
-    while locs:
-        with gc_paused():
+    with gc_paused():
+        while locs:
             chunk = locs[:CHUNK_ROWS]
             del locs[:CHUNK_ROWS]
             tally = _Tally()
             table = _to_table(chunk, np.arange(done, done + len(chunk), dtype=np.int64), tally)
             n = len(chunk)
             del chunk
-        yield table, tally, n
-        done += n
+            out.append((table, tally, n))
+            done += n
+    return out
 
 
 def _finish(table: pa.Table, base: int) -> pa.Table:
@@ -373,7 +380,34 @@ def _finish(table: pa.Table, base: int) -> pa.Table:
     return table.set_column(i, "record", element_locators(KEY, index))
 
 
+def _converted(
+    buf: memoryview,
+    part: Part,
+    scratch: bytearray,
+    file: BinaryIO | None = None,
+    bom: int = 0,
+    pins: list[_Location] | None = None,
+) -> list[_Chunk]:
+    """Decode and convert one part with the GC paused from the first record to the last freed.
+
+    Re-enabling it in between would not be free: the first tracked allocation (even the
+    context manager of the next pause) would start a collection over every decoded record.
+
+    ``pins``, when given, keeps every :data:`PIN_EVERY`-th record of this part alive until the
+    next part is decoded (it replaces the previous part's). CPython returns an arena of small
+    objects to the kernel as soon as it is empty, and a part's records fill tens of them; with a
+    few records left in each, the next part reuses the same memory instead of faulting in and
+    zeroing fresh pages (measured: 4.7 times fewer page faults, ~10 % less CPU per part).
+    """
+    with gc_paused():
+        locs = _decode(buf, part, scratch, file, bom)
+        if pins is not None:
+            pins[:] = locs[::PIN_EVERY]
+        return _chunks(locs)
+
+
 _SCRATCH = bytearray()  # in a worker process only: its copy buffer, reused for every part
+_PINS: list[_Location] = []  # in a worker process only: see _converted
 
 
 def _work(path: str, bom: int, part: Part) -> list[_Chunk] | None:
@@ -382,13 +416,12 @@ def _work(path: str, bom: int, part: Part) -> list[_Chunk] | None:
         view = memoryview(mm)
         buf = view[bom:]
         try:
-            locs = _decode(buf, part, _SCRATCH, f, bom)
+            return _converted(buf, part, _SCRATCH, f, bom, _PINS)
         except _PartFailed:
             return None  # the parent decodes it again and reports or recovers
         finally:
             buf.release()
             view.release()
-        return list(_chunks(locs))
 
 
 def _outcomes(
@@ -406,14 +439,15 @@ def _outcomes(
             yield parts[done], result
             done += 1
     scratch = bytearray()
+    pins: list[_Location] = []  # released with this generator
     with open(source.path, "rb", buffering=0) if source.path is not None else nullcontext() as file:
         for part in parts[done:]:
             try:
-                locs = _decode(buf, part, scratch, file, bom)
+                chunks = _converted(buf, part, scratch, file, bom, pins)
             except _PartFailed:
                 yield part, None
                 continue
-            yield part, _chunks(locs)
+            yield part, chunks
 
 
 def _available() -> int:
@@ -446,7 +480,7 @@ def _parse_typed(source: Source, ctx: ParseContext) -> Iterator[Batch]:
                 # left in one go; if that fails too, the JSON itself is at fault.
                 part = Part("whole" if part.start == 0 else "last", part.start, len(buf))
                 try:
-                    chunks = _chunks(_decode(buf, part, bytearray()))
+                    chunks = _converted(buf, part, bytearray())
                 except _PartFailed as failed:
                     if isinstance(failed.exc, msgspec.ValidationError):
                         raise _FinishStreaming(base) from None
