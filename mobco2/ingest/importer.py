@@ -18,12 +18,15 @@ import uuid
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol
+
+import pyarrow as pa
 
 from mobco2.errors import (
     EXIT_OK,
@@ -176,6 +179,29 @@ def _prior_import(w: Writer, digest: str, user: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+@contextmanager
+def arrow_pool() -> Iterator[None]:
+    """Make Arrow allocate from its jemalloc pool, where the build has one, until the block ends.
+
+    An import allocates and frees a few hundred MB of Arrow buffers a GB of input. The default
+    pool of the Linux wheels (mimalloc) hands freed memory back to the kernel within
+    milliseconds, so the next batch faults it in again as freshly zeroed huge pages: ~0.5 CPU-s
+    a GB in the kernel (bench/bench_records.py, perf). jemalloc keeps it for reuse. Buffers
+    remember their pool, so switching back afterwards is safe.
+    """
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a build without jemalloc: keep the default
+        yield
+        return
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
 def import_paths(
     store: Store,
     paths: Iterable[str | Path],
@@ -211,7 +237,7 @@ def import_paths(
     forced_module = None if format == "auto" else detection.by_name(format)
     candidates = list(expand([Path(p) for p in paths]))
     results: list[FileResult] = []
-    with store.writer() as w:
+    with arrow_pool(), store.writer() as w:
         if low_memory:
             w.con.execute(f"SET memory_limit = '{LOW_MEMORY_DUCKDB}'")
             w.con.execute("SET threads = 1")

@@ -317,3 +317,28 @@ def test_invalid_points_name_the_first_and_count_all(store):
     assert ctx.rejected == 0
     assert kept.column("accuracy_m").to_pylist() == [5.0, None]  # out of range: nulled, the point kept
     assert kept.column("speed_mps").to_pylist() == [1.0, None]
+
+
+def test_an_import_allocates_from_jemalloc_and_gives_the_default_pool_back(store, tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    from mobco2.ingest import importer
+
+    before = pa.default_memory_pool().backend_name
+    seen: list[str] = []
+    real = importer.stage_batch
+
+    def spy(*args, **kwargs):
+        seen.append(pa.default_memory_pool().backend_name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "stage_batch", spy)
+    f = write_gpx(tmp_path / "a.gpx", walk(20))
+    assert import_paths(store, [f], user_id="me").total("added") == 20
+    try:
+        pa.jemalloc_memory_pool()
+        expected = "jemalloc"
+    except NotImplementedError:  # a pyarrow build without it keeps its default
+        expected = before
+    assert seen and set(seen) == {expected}
+    assert pa.default_memory_pool().backend_name == before
