@@ -49,7 +49,7 @@ def local_d2_m2(lat0, lon0, kx0, lat, lon, wrap: bool = False) -> np.ndarray:
 
 def needs_wrap(lon: np.ndarray) -> bool:
     """Whether a track comes near the antimeridian (then longitude differences must be folded)."""
-    return bool(lon.size) and bool(np.abs(lon).max() > 179.0)
+    return bool(lon.size) and bool(lon.max() > 179.0 or lon.min() < -179.0)  # no |lon| temporary
 
 
 _COS_LUT = np.cos(np.radians(np.arange(-900, 901) / 10.0))

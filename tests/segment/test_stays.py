@@ -20,8 +20,12 @@ from tests.segment import gen
 US = 1_000_000
 
 
-def reference_sliding(t_us, lat, lon, radius_m, min_s, edge_s):
-    """The textbook sequential sliding rule, one point at a time (slow, obviously right)."""
+def reference_sliding(t_us, lat, lon, radius_m, min_s, edge_s, moving=None, wrap=False):
+    """The textbook sequential sliding rule, one point at a time (slow, obviously right).
+
+    A ``moving`` point (made from a source segment) ends every run; with ``wrap`` longitude
+    differences are folded across the antimeridian.
+    """
     n = len(t_us)
     out = []
     i = 0
@@ -30,8 +34,11 @@ def reference_sliding(t_us, lat, lon, radius_m, min_s, edge_s):
         kx = np.cos(np.radians(lat[i]))
         while j < n:
             dy = (lat[j] - lat[i]) * M_PER_DEG
-            dx = (lon[j] - lon[i]) * kx * M_PER_DEG
-            if dx * dx + dy * dy > radius_m * radius_m:
+            dlon = lon[j] - lon[i]
+            if wrap:
+                dlon = (dlon + 540.0) % 360.0 - 180.0
+            dx = dlon * kx * M_PER_DEG
+            if dx * dx + dy * dy > radius_m * radius_m or (moving is not None and moving[j]):
                 break
             j += 1
         dur = (t_us[j - 1] - t_us[i]) / US
@@ -94,6 +101,26 @@ def test_the_sliding_rule_matches_the_reference_on_dwell_heavy_traces(trace):
     p = SegmentParams(radius_m=100, min_duration_s=300, edge_min_duration_s=120)
     first, last = _sliding_runs(track, p)
     expected = reference_sliding(track.t_us, track.lat, track.lon, 100, 300, 120)
+    assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dwell_heavy(), st.sampled_from([(64.0, 180.0), (0.0, 0.0), (-33.9, 18.4)]), st.floats(0.0, 0.05))
+def test_the_sliding_rule_matches_the_reference_anywhere_with_moving_points(trace, where, share):
+    """Runs that end at the data's end (scanned through a padded tail), stays on the 180°
+    meridian and at (0, 0), and synthetic moving points that cut runs short."""
+    dt, dxy = trace
+    lat0, lon0 = where
+    t = (np.cumsum(dt) * US).astype(np.int64)
+    lat = lat0 + np.cumsum(dxy[:, 1]) / M_PER_DEG
+    lon = lon0 + np.cumsum(dxy[:, 0]) / (M_PER_DEG * np.cos(np.radians(lat0)))
+    lon = (lon + 180.0) % 360.0 - 180.0
+    wrap = bool(np.abs(lon).max() > 179.0)
+    moving = np.random.default_rng(len(dt)).random(len(dt)) < share
+    track = Track(t, lat, lon, moving=moving)
+    p = SegmentParams(radius_m=100, min_duration_s=300, edge_min_duration_s=120)
+    first, last = _sliding_runs(track, p)
+    expected = reference_sliding(t, lat, lon, 100, 300, 120, moving=moving, wrap=wrap)
     assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
 
 
