@@ -241,7 +241,7 @@ def _step_d2(lat, lon, kx, k, wrap: bool) -> np.ndarray:
     return dx * dx + dy * dy
 
 
-def _spikes(track: Track, vmax: float) -> np.ndarray:
+def _spikes(track: Track, vmax: float, steps: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask of single-point and two-point spikes.
 
     One pass over all consecutive steps finds the few faster than DETOUR_SPEED_MPS (float32, in
@@ -274,12 +274,15 @@ def _spikes(track: Track, vmax: float) -> np.ndarray:
         dx[:] = wrap_dlon(np.diff(lon))
     else:
         np.subtract(lon[1:], lon[:-1], out=dx, casting="same_kind")
-    dx *= kx[:-1]
+    dx *= kx[:-1] if kx.strides[0] else kx[0]  # a broadcast factor multiplies faster as a scalar
     dx *= m2
     dx *= dx
     d2 += dx
     lim = np.empty(n - 1, np.float32)
-    np.subtract(t[1:], t[:-1], out=lim, casting="unsafe")
+    if steps is None:  # ``steps``: np.diff(t), when the caller has it
+        np.subtract(t[1:], t[:-1], out=lim, casting="unsafe")
+    else:
+        lim[:] = steps
     np.maximum(lim, np.float32(1e3), out=lim)
     lim *= lim
     lim *= np.float32(0.98 * (DETOUR_SPEED_MPS * 1e-6) ** 2)
@@ -351,7 +354,9 @@ def clean(track: Track, params: SegmentParams, stats: CleanStats | None = None) 
         if not keep.all():
             track = track.take(np.flatnonzero(keep))
     t = track.t_us
-    if t.size > 1 and (np.diff(t) <= 0).any():
+    steps = np.diff(t)  # reused by the spike test when the order is already right
+    if t.size > 1 and steps.min() <= 0:
+        steps = None
         # sort by time, then best accuracy first so that the first of equal times is the one kept
         acc = np.where(np.isnan(track.accuracy_m), np.inf, track.accuracy_m)
         order = np.lexsort((acc, t))
@@ -363,7 +368,7 @@ def clean(track: Track, params: SegmentParams, stats: CleanStats | None = None) 
         if not first.all():
             track = track.take(np.flatnonzero(first))
     # one pass: single points and out-and-back pairs (a third point in a row is rare enough)
-    spikes = _spikes(track, params.max_speed_mps)
+    spikes = _spikes(track, params.max_speed_mps, steps)
     if "moving" not in track._filled:
         spikes &= ~track.moving
     bad = np.flatnonzero(spikes)
