@@ -85,6 +85,10 @@ class Track:
     def __len__(self) -> int:
         return len(self.t_us)
 
+    def has_moving(self) -> bool:
+        """Whether any point is a synthetic moving point (no pass when the column was never given)."""
+        return "moving" not in self._filled and bool(self.moving.any())
+
     def bounds(self) -> tuple[float, float, float, float]:
         """(lowest, highest latitude, lowest, highest longitude), NaN if any is NaN; worked out once.
 

@@ -211,7 +211,7 @@ class _RunFinder:
 
     def __init__(self, track: Track, radius_m: float, wrap: bool) -> None:
         self.lat, self.lon = track.lat, track.lon
-        self.moving = track.moving if track.moving.any() else None
+        self.moving = track.moving if track.has_moving() else None
         self.n = track.t_us.size
         self.r2 = radius_m * radius_m
         self.wrap = wrap
@@ -578,7 +578,7 @@ def find_stays(track: Track, params: SegmentParams) -> Stays:
     wrap = track.wraps()
     centres = _Centres(lat, lon, first, last, wrap)
     merge_us = params.merge_gap_s * 1e6
-    cum_moving = np.concatenate([[0], np.cumsum(track.moving)]) if track.moving.any() else None
+    cum_moving = np.concatenate([[0], np.cumsum(track.moving)]) if track.has_moving() else None
     for _ in range(3):
         clat, clon = centres.means(first, last)
         if first.size < 2:
