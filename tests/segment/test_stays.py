@@ -14,7 +14,8 @@ from mobco2.segment import detect_stays
 from mobco2.segment.clean import Track
 from mobco2.segment.geo import M_PER_DEG, haversine_m
 from mobco2.segment.params import SegmentParams
-from mobco2.segment.stays import _sliding_runs, find_stays
+from mobco2.segment.sliding import sliding_runs
+from mobco2.segment.stays import find_stays
 from tests.segment import gen
 
 US = 1_000_000
@@ -67,7 +68,7 @@ def test_vectorised_sliding_rule_matches_the_sequential_reference(steps):
     dt, dx, dy = (np.array(v) for v in zip(*steps, strict=True))
     track = _track(np.cumsum(dt), np.cumsum(dx), np.cumsum(dy))
     p = SegmentParams(radius_m=100, min_duration_s=300, edge_min_duration_s=120)
-    first, last = _sliding_runs(track, p)
+    first, last = sliding_runs(track, p)
     expected = reference_sliding(track.t_us, track.lat, track.lon, 100, 300, 120)
     assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
 
@@ -99,7 +100,7 @@ def test_the_sliding_rule_matches_the_reference_on_dwell_heavy_traces(trace):
     dt, dxy = trace
     track = _track(np.cumsum(dt), np.cumsum(dxy[:, 0]), np.cumsum(dxy[:, 1]))
     p = SegmentParams(radius_m=100, min_duration_s=300, edge_min_duration_s=120)
-    first, last = _sliding_runs(track, p)
+    first, last = sliding_runs(track, p)
     expected = reference_sliding(track.t_us, track.lat, track.lon, 100, 300, 120)
     assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
 
@@ -119,7 +120,7 @@ def test_the_sliding_rule_matches_the_reference_anywhere_with_moving_points(trac
     moving = np.random.default_rng(len(dt)).random(len(dt)) < share
     track = Track(t, lat, lon, moving=moving)
     p = SegmentParams(radius_m=100, min_duration_s=300, edge_min_duration_s=120)
-    first, last = _sliding_runs(track, p)
+    first, last = sliding_runs(track, p)
     expected = reference_sliding(t, lat, lon, 100, 300, 120, moving=moving, wrap=wrap)
     assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
 
@@ -131,7 +132,7 @@ def test_reference_agrees_on_a_long_generated_trace():
     )
     tr = tr.take(np.arange(0, len(tr), 3))  # the reference is quadratic-ish: thin the trace
     p = SegmentParams()
-    first, last = _sliding_runs(tr, p)
+    first, last = sliding_runs(tr, p)
     expected = reference_sliding(tr.t_us, tr.lat, tr.lon, 100, 300, 120)
     assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
 
