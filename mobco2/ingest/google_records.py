@@ -50,11 +50,8 @@ import gzip
 import mmap
 import re
 import zlib
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import BinaryIO
 
 import ijson
@@ -62,21 +59,25 @@ import msgspec
 import numpy as np
 import psutil
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mobco2.errors import InputDataError
-from mobco2.ingest import modes
 from mobco2.ingest.base import Batch, ParseContext, Source
+from mobco2.ingest.google_records_model import (
+    LIST_DECODER,
+    NAN,
+    ROOT_DECODER,
+    Activity,
+    Candidate,
+    Location,
+    Tally,
+    number,
+    to_table,
+)
 from mobco2.ingest.jsonutil import (
-    E7_LAT_WRAP,
-    E7_LON_WRAP,
     Part,
     StreamReader,
     decode_error,
-    e7_to_degrees,
     element_locators,
-    epoch_ms_to_utc,
-    fast_utc,
     gc_paused,
     json_buffer,
     map_in_processes,
@@ -87,7 +88,6 @@ from mobco2.ingest.jsonutil import (
     repair_utf8,
     worker_count,
 )
-from mobco2.schema import MODES, TS, Mode
 
 FORMAT = "google_records"
 DESCRIPTION = "Google Takeout Records.json / Location History.json (raw fixes with activity hints)"
@@ -113,208 +113,11 @@ MAX_WORKERS = 4
 WHAT = "Records.json (Google Takeout, Location History)"
 
 _HEAD = re.compile(rb'^\{\s*"locations"\s*:\s*\[')
-_NAN = float("nan")
 
 
 def sniff(head: bytes) -> bool:
     """``{"locations": [ {"latitudeE7": …`` (Overland's ``locations`` holds GeoJSON instead)."""
     return bool(_HEAD.match(head)) and (b'"latitudeE7"' in head or b'"timestampMs"' in head)
-
-
-# Small numbers are declared ``int | float``: msgspec then returns CPython's cached small ints
-# instead of allocating a float for every accuracy, heading and confidence (~6 % of the parse).
-
-
-class _Candidate(msgspec.Struct, gc=False):
-    type: str = ""
-    confidence: int | float = _NAN
-
-
-class _Activity(msgspec.Struct, gc=False):
-    activity: list[_Candidate] = []
-
-
-class _Location(msgspec.Struct, gc=False):
-    latitudeE7: float = _NAN
-    longitudeE7: float = _NAN
-    timestamp: str | None = None
-    timestampMs: int | str | None = None
-    accuracy: int | float = _NAN
-    altitude: int | float = _NAN
-    velocity: int | float = _NAN
-    heading: int | float = _NAN
-    activity: list[_Activity] | None = None
-
-
-class _Root(msgspec.Struct, gc=False):
-    locations: list[_Location] = []
-
-
-_ROOT = msgspec.json.Decoder(_Root)
-_LIST = msgspec.json.Decoder(list[_Location])
-_NUMBERS = attrgetter("latitudeE7", "longitudeE7", "accuracy", "altitude", "velocity", "heading")
-_NUMBER_ROW = np.dtype([("lat", "f8"), ("lon", "f8"), ("acc", "f8"), ("alt", "f8"), ("vel", "f8"), ("hd", "f8")])
-_TIMESTAMP = attrgetter("timestamp")
-_TIMESTAMP_MS = attrgetter("timestampMs")
-_ACTIVITY = attrgetter("activity")
-_PICKED = np.dtype([("code", "i1"), ("conf", "f4")])
-_MODE_TEXT = pa.array(MODES, pa.string())  # a hint code indexes this
-_UNKNOWN = MODES.index(Mode.UNKNOWN.value)
-_NOT_A_HINT, _UNMAPPED, _MISSING = -1, -2, -3  # STILL…; a type with no mapping; not looked up yet
-
-
-def _hint_picker(unmapped: Counter[str]) -> Callable[[list[_Activity]], tuple[int, float]]:
-    """A function: a record's activity lists → (mode code or -1, confidence 0–1), counting unmapped types.
-
-    A plain loop in a closure: measured twice as fast as flattening candidates into arrays,
-    because most records hold one short list. It returns integer codes (indexes into
-    :data:`schema.MODES`) so that the results go into a numeric array without Python objects.
-    """
-    table: dict[str, int] = {
-        raw: (MODES.index(mode.value) if mode is not None else _NOT_A_HINT)
-        for raw, mode in modes.GOOGLE_RECORDS.items()
-    }
-    get = table.get
-
-    def learn(raw: str) -> int:
-        mode, known = modes.map_mode("google_records", raw)
-        code = (MODES.index(mode.value) if mode is not None else _NOT_A_HINT) if known else _UNMAPPED
-        table[raw] = code
-        return code
-
-    def pick(entries: list[_Activity]) -> tuple[int, float]:
-        best = -1
-        best_conf = -1.0
-        for entry in entries:
-            for cand in entry.activity:
-                code = get(cand.type, _MISSING)
-                if code < 0:
-                    if code == _MISSING:
-                        code = learn(cand.type)
-                    if code == _NOT_A_HINT:
-                        continue
-                    if code == _UNMAPPED:
-                        unmapped[cand.type] += 1
-                        code = _UNKNOWN
-                conf = cand.confidence
-                if not -_FINITE < conf < _FINITE:  # missing (NaN) or absurd ranks below any given one
-                    conf = -1.0
-                if best < 0 or conf > best_conf:
-                    best = code
-                    best_conf = conf
-        return best, (best_conf / 100.0 if best >= 0 and best_conf >= 0 else _NAN)
-
-    return pick
-
-
-@dataclass
-class _Tally:
-    """Counters from converting one part, merged into the ParseContext by the caller."""
-
-    skipped: int = 0
-    rejected: int = 0
-    first_rejection: tuple[int, str] | None = None  # (record index, reason)
-    unmapped: Counter[str] = field(default_factory=Counter)
-
-    def reject(self, index: int, reason: str, count: int) -> None:
-        self.rejected += count
-        if self.first_rejection is None:
-            self.first_rejection = (index, reason)
-
-    def merge_into(self, ctx: ParseContext, base: int = 0) -> None:
-        """Add these counts to ``ctx``; ``base`` is the file index of local record 0."""
-        if self.skipped:
-            ctx.skip(self.skipped)
-        if self.rejected and self.first_rejection is not None:
-            index, reason = self.first_rejection
-            ctx.reject(f"locations[{base + index}]", reason, count=self.rejected)
-        for raw, n in self.unmapped.items():
-            ctx.unmapped(raw, n)
-
-
-def _epoch_ms(values: list[int | str | None]) -> pa.Array:
-    """``timestampMs`` values (str, int or None) → UTC; unreadable → null.
-
-    All strings or all integers (every real file) convert column-wise; a mixture goes value by value.
-    """
-    try:
-        arr = pa.array(values)
-        if pa.types.is_string(arr.type):
-            arr = pc.utf8_trim_whitespace(arr)
-        nums = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
-        nums = np.array([_ms_number(v) for v in values], dtype=np.float64)
-    return epoch_ms_to_utc(nums)
-
-
-def _ms_number(value: object) -> float:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return _NAN
-
-
-def _to_table(locs: list[_Location], index: np.ndarray, tally: _Tally) -> pa.Table | None:
-    """Decoded records (``index``: their positions in the file) → a points table.
-
-    One pass over the records per group of fields (C-level ``map``/``fromiter``, no Python
-    frame per record); only the records that carry an activity list cost a Python call.
-    """
-    m = len(locs)
-    if m == 0:
-        return None
-    try:
-        num = np.fromiter(map(_NUMBERS, locs), dtype=_NUMBER_ROW, count=m)
-    except OverflowError:  # msgspec keeps a JSON integer exact: one can exceed any float
-        num = np.fromiter((tuple(map(_number, t)) for t in map(_NUMBERS, locs)), dtype=_NUMBER_ROW, count=m)
-    lat = e7_to_degrees(num["lat"], E7_LAT_WRAP)
-    lon = e7_to_degrees(num["lon"], E7_LON_WRAP)
-    has_xy = ~(np.isnan(lat) | np.isnan(lon))
-
-    iso = pa.array(list(map(_TIMESTAMP, locs)), type=pa.string())
-    ts = fast_utc(iso) if iso.null_count < m else pa.nulls(m, TS)
-    if ts.null_count:
-        # timestampMs is read only where no ISO timestamp gave a time (older exports)
-        # (all of them are converted: one C-level pass, and coalesce keeps the ISO times first)
-        ts = pc.coalesce(ts, _epoch_ms(list(map(_TIMESTAMP_MS, locs))))
-    no_ts = ts.is_null().to_numpy(zero_copy_only=False)
-
-    bad = has_xy & no_ts
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        text = locs[i].timestamp if locs[i].timestamp is not None else locs[i].timestampMs
-        reason = "no timestamp or timestampMs" if text is None else f"unreadable timestamp {text!r}"
-        tally.reject(int(index[i]), reason, int(bad.sum()))
-    tally.skipped += int(m - has_xy.sum())
-    keep = has_xy & ~no_ts
-
-    codes = np.full(m, -1, dtype=np.int8)
-    conf = np.full(m, np.nan, dtype=np.float32)
-    acts = list(map(_ACTIVITY, locs))
-    with_act = np.flatnonzero(np.fromiter(map(bool, acts), dtype=bool, count=m) & keep)
-    if len(with_act):
-        pick = _hint_picker(tally.unmapped)
-        picked = np.fromiter(map(pick, map(acts.__getitem__, with_act.tolist())), dtype=_PICKED, count=len(with_act))
-        codes[with_act] = picked["code"]
-        conf[with_act] = picked["conf"]
-
-    table = pa.table(
-        {
-            "ts": ts,
-            "lat": lat,
-            "lon": lon,
-            "accuracy_m": pa.array(num["acc"].astype(np.float32), from_pandas=True),
-            "altitude_m": pa.array(num["alt"].astype(np.float32), from_pandas=True),
-            "speed_mps": pa.array(num["vel"].astype(np.float32), from_pandas=True),
-            "heading_deg": pa.array(num["hd"].astype(np.float32), from_pandas=True),
-            "mode_hint": _MODE_TEXT.take(pa.array(codes, mask=codes < 0)),
-            "mode_hint_conf": pa.array(conf, from_pandas=True),
-            "_i": pa.array(index, pa.int64()),
-        }
-    )
-    if not keep.all():
-        table = table.filter(pa.array(keep))
-    return table if table.num_rows else None
 
 
 # --------------------------------------------------------------------------- typed (msgspec) path
@@ -332,9 +135,9 @@ class _PartFailed(Exception):
 
 def _decode(
     buf: memoryview, part: Part, scratch: bytearray, file: BinaryIO | None = None, bom: int = 0
-) -> list[_Location]:
+) -> list[Location]:
     """Decode one part of ``buf`` (the file without its BOM) into records."""
-    decoder = _LIST if part.kind == "middle" else _ROOT
+    decoder = LIST_DECODER if part.kind == "middle" else ROOT_DECODER
     try:
         with part_view(buf, part, KEY, scratch, file, bom) as data, gc_paused():
             try:
@@ -346,10 +149,10 @@ def _decode(
         raise _PartFailed(part, exc) from None
 
 
-_Chunk = tuple[pa.Table | None, _Tally, int]
+_Chunk = tuple[pa.Table | None, Tally, int]
 
 
-def _chunks(locs: list[_Location]) -> list[_Chunk]:
+def _chunks(locs: list[Location]) -> list[_Chunk]:
     """Decoded records → (table, tally, record count) per CHUNK_ROWS, freeing records as it goes.
 
     Tables carry ``_i``, each row's index within ``locs``; :func:`_finish` turns it into the
@@ -364,8 +167,8 @@ def _chunks(locs: list[_Location]) -> list[_Chunk]:
         while locs:
             chunk = locs[:CHUNK_ROWS]
             del locs[:CHUNK_ROWS]
-            tally = _Tally()
-            table = _to_table(chunk, np.arange(done, done + len(chunk), dtype=np.int64), tally)
+            tally = Tally()
+            table = to_table(chunk, np.arange(done, done + len(chunk), dtype=np.int64), tally)
             n = len(chunk)
             del chunk
             out.append((table, tally, n))
@@ -386,7 +189,7 @@ def _converted(
     scratch: bytearray,
     file: BinaryIO | None = None,
     bom: int = 0,
-    pins: list[_Location] | None = None,
+    pins: list[Location] | None = None,
 ) -> list[_Chunk]:
     """Decode and convert one part with the GC paused from the first record to the last freed.
 
@@ -407,7 +210,7 @@ def _converted(
 
 
 _SCRATCH = bytearray()  # in a worker process only: its copy buffer, reused for every part
-_PINS: list[_Location] = []  # in a worker process only: see _converted
+_PINS: list[Location] = []  # in a worker process only: see _converted
 
 
 def _work(path: str, bom: int, part: Part) -> list[_Chunk] | None:
@@ -439,7 +242,7 @@ def _outcomes(
             yield parts[done], result
             done += 1
     scratch = bytearray()
-    pins: list[_Location] = []  # released with this generator
+    pins: list[Location] = []  # released with this generator
     with open(source.path, "rb", buffering=0) if source.path is not None else nullcontext() as file:
         for part in parts[done:]:
             try:
@@ -466,7 +269,7 @@ def _parse_typed(source: Source, ctx: ParseContext) -> Iterator[Batch]:
     low = ctx.low_memory
     with json_buffer(source) as (buf, mm, bom):
         size = LOW_MEMORY_PART_BYTES if low else PART_BYTES
-        parts = plan_parts(buf, KEY, size, _LIST, lambda a, b: release_pages(mm, a + bom, b + bom))
+        parts = plan_parts(buf, KEY, size, LIST_DECODER, lambda a, b: release_pages(mm, a + bom, b + bom))
         in_memory = mm is None or len(parts) == 1
         if in_memory and len(buf) > (2 * LOW_MEMORY_PART_BYTES if low else STREAMING_SHARE * _available()):
             raise _FinishStreaming(0)
@@ -500,19 +303,8 @@ def _parse_typed(source: Source, ctx: ParseContext) -> Iterator[Batch]:
 # --------------------------------------------------------------------------- streaming (ijson) path
 
 
-_FINITE = 1e300  # a bigger JSON number would overflow a float: treated as no number
-
-
-def _number(value: object) -> float:
-    """A JSON number as float; NaN if absent or not a number (booleans are not numbers)."""
-    kind = type(value)
-    if (kind is int or kind is float) and -_FINITE < value < _FINITE:  # type: ignore[operator]
-        return float(value)  # type: ignore[arg-type]
-    return _NAN
-
-
-def _location_from_json(rec: object) -> _Location | str:
-    """One record as ijson gives it → a _Location, or the reason it is rejected.
+def _location_from_json(rec: object) -> Location | str:
+    """One record as ijson gives it → a Location, or the reason it is rejected.
 
     Written for speed (this runs once per record on the streaming path): type checks by
     identity, no helper calls on the common path.
@@ -522,12 +314,12 @@ def _location_from_json(rec: object) -> _Location | str:
     get = rec.get
     lat, lon = get("latitudeE7"), get("longitudeE7")
     if lat is None:
-        lat = _NAN
-    elif (lat := _number(lat)) != lat:
+        lat = NAN
+    elif (lat := number(lat)) != lat:
         return f"latitudeE7 is not a number: {get('latitudeE7')!r}"
     if lon is None:
-        lon = _NAN
-    elif (lon := _number(lon)) != lon:
+        lon = NAN
+    elif (lon := number(lon)) != lon:
         return f"longitudeE7 is not a number: {get('longitudeE7')!r}"
     stamp = get("timestamp")
     if stamp is not None and type(stamp) is not str:
@@ -545,16 +337,16 @@ def _location_from_json(rec: object) -> _Location | str:
         for entry in acts:
             cands = entry.get("activity") if type(entry) is dict else None
             if type(cands) is list:
-                entries.append(_Activity([_candidate(c) for c in cands if type(c) is dict]))
-    return _Location(
-        lat, lon, stamp, ms, _number(get("accuracy")), _number(get("altitude")), _number(get("velocity")),
-        _number(get("heading")), entries,
+                entries.append(Activity([_candidate(c) for c in cands if type(c) is dict]))
+    return Location(
+        lat, lon, stamp, ms, number(get("accuracy")), number(get("altitude")), number(get("velocity")),
+        number(get("heading")), entries,
     )  # fmt: skip
 
 
-def _candidate(c: dict) -> _Candidate:
+def _candidate(c: dict) -> Candidate:
     kind = c.get("type")
-    return _Candidate(kind if type(kind) is str else "", _number(c.get("confidence")))
+    return Candidate(kind if type(kind) is str else "", number(c.get("confidence")))
 
 
 def _ijson_items(reader: StreamReader, ctx: ParseContext):  # type: ignore[no-untyped-def]
@@ -580,7 +372,7 @@ def _parse_streaming(source: Source, ctx: ParseContext, skip: int = 0) -> Iterat
         exhausted = False
         while not exhausted:
             with gc_paused():
-                locs: list[_Location] = []
+                locs: list[Location] = []
                 index: list[int] = []
                 try:
                     for last, rec in items:  # ``last`` survives the loop: it locates a syntax error
@@ -615,11 +407,11 @@ def _stream_error(source: Source, exc: Exception, last: int, consumed: int) -> I
     )
 
 
-def _stream_batch(locs: list[_Location], index: list[int], ctx: ParseContext) -> Batch | None:
+def _stream_batch(locs: list[Location], index: list[int], ctx: ParseContext) -> Batch | None:
     if not locs:
         return None
-    tally = _Tally()
-    table = _to_table(locs, np.asarray(index, dtype=np.int64), tally)
+    tally = Tally()
+    table = to_table(locs, np.asarray(index, dtype=np.int64), tally)
     tally.merge_into(ctx)
     return None if table is None else Batch(points=_finish(table, 0))
 

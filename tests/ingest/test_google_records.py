@@ -255,7 +255,7 @@ def test_parts_and_workers_give_the_same_rows(tmp_path: Path, workers: str) -> N
     path = tmp_path / "Records.json"
     path.write_text(json.dumps(doc, indent=2))
     buf = memoryview(path.read_bytes())
-    parts = jsonutil.plan_parts(buf, "locations", google_records.PART_BYTES, google_records._LIST)
+    parts = jsonutil.plan_parts(buf, "locations", google_records.PART_BYTES, google_records.LIST_DECODER)
     assert len(parts) > 5 and {p.kind for p in parts} == {"first", "middle", "last"}
     table, ctx = parse(Source.from_path(path), workers=workers)
     rows, _ = expected(doc)
@@ -266,7 +266,7 @@ def test_parts_and_workers_give_the_same_rows(tmp_path: Path, workers: str) -> N
 @pytest.mark.usefixtures("small_parts")
 def test_cuts_never_land_inside_nested_lists_or_strings() -> None:
     data = json.dumps(_big_document(400)).encode()  # minified: every "}, {" looks alike
-    cuts = jsonutil.split_array(memoryview(data), data.index(b"[") + 1, 4096, google_records._LIST)
+    cuts = jsonutil.split_array(memoryview(data), data.index(b"[") + 1, 4096, google_records.LIST_DECODER)
     assert cuts
     for end, start in cuts:
         head = data[:end] + b"]}"
@@ -482,7 +482,7 @@ def test_a_part_is_decoded_and_converted_without_a_collection(tmp_path: Path, mo
     path = tmp_path / "Records.json"
     path.write_text(json.dumps(doc, indent=2))
     buf = memoryview(path.read_bytes())
-    parts = jsonutil.plan_parts(buf, "locations", google_records.PART_BYTES, google_records._LIST)
+    parts = jsonutil.plan_parts(buf, "locations", google_records.PART_BYTES, google_records.LIST_DECODER)
     middle = [p for p in parts if p.kind == "middle"]
     assert len(middle) >= 2
     collections: list[int] = []
