@@ -27,6 +27,7 @@ import re
 import shutil
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -131,6 +132,30 @@ def check_user_id(user_id: str) -> str:
     return user_id
 
 
+_HELD: weakref.WeakSet[_FileLock] = weakref.WeakSet()
+"""Locks this process holds: a forked child lets go of its copies (see _forget_inherited_locks)."""
+
+
+def _forget_inherited_locks() -> None:
+    """In a forked child: close the inherited descriptors of the parent's store locks.
+
+    A ``flock`` lasts while any descriptor of its open file is open. The importer forks helpers
+    (Records.json decoders, the GPX well-formedness check); if the importer were killed, their
+    inherited copies would keep the store locked until they finished. Closing them (never
+    ``LOCK_UN``, which would release the parent's lock too) leaves the lock to the parent alone.
+    """
+    for lock in list(_HELD):
+        if lock.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(lock.fd)
+            lock.fd = None
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_locks)
+
+
 class _FileLock:
     """A ``flock`` on ``<root>/.lock``, shared or exclusive, with a bounded wait."""
 
@@ -161,11 +186,13 @@ class _FileLock:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
         self.fd = fd
+        _HELD.add(self)
         if self.exclusive:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()} {_now().isoformat()}\n".encode())
 
     def release(self) -> None:
+        _HELD.discard(self)
         if self.fd is not None:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)

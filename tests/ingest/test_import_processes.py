@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -84,3 +85,41 @@ def test_second_writer_gives_up_with_exit_75(tmp_path):
     # Once the first writer is done, the same command succeeds.
     assert mobco2(["--store", str(root), "-q", "import", str(other), "--user", "me"]).wait(60) == 0
     assert store.sql("select count(*) as n from points").to_pylist()[0]["n"] == 50
+
+
+HOLDER = r"""
+import multiprocessing, sys, time
+from mobco2.store import Store
+
+def helper(ready):
+    ready.send(True)  # like a forked decoder or check, busy long after its parent is gone
+    time.sleep(60)
+
+store = Store(sys.argv[1])
+with store.writer():
+    receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(target=helper, args=(send,))
+    child.start()
+    receive.recv()
+    print(child.pid, flush=True)
+    time.sleep(60)  # killed here, holding the lock, its helper still running
+"""
+
+
+def test_a_killed_writer_forked_helpers_do_not_keep_the_store_locked(tmp_path):
+    root = tmp_path / "store"
+    Store(root).info()
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(root)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env
+    )
+    helper_pid = int(proc.stdout.readline())
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        os.kill(helper_pid, 0)  # the helper outlives the writer...
+        with Store(root, lock_timeout_s=2).writer():  # ...without holding its lock
+            pass
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper_pid, signal.SIGKILL)
