@@ -21,7 +21,7 @@ Reading strategy (measured with bench/bench_records.py; a 1 GB file is ~2.4 M re
 
 * Default: msgspec typed decoding into Structs that declare only the fields above. The
   ``locations`` array of a file on disk is cut into parts of :data:`PART_BYTES` of whole records
-  (:func:`mobco2.ingest.jsonutil.plan_parts`, which verifies every cut); each part is read into
+  (:func:`mobco2.ingest.jsonparts.plan_parts`, which verifies every cut); each part is read into
   one reused buffer, decoded, turned into one Arrow table and dropped, so memory stays near one
   part whatever the file size (16 MiB parts decode ~15 % faster per byte than 64 MiB ones:
   the records stay in cache). The cyclic GC is paused while a part is decoded and converted
@@ -73,21 +73,17 @@ from mobco2.ingest.google_records_model import (
     number,
     to_table,
 )
-from mobco2.ingest.jsonutil import (
+from mobco2.ingest.jsonparts import (
     Part,
-    StreamReader,
-    decode_error,
-    element_locators,
     gc_paused,
-    json_buffer,
     map_in_processes,
     part_shift,
     part_view,
     plan_parts,
     release_pages,
-    repair_utf8,
     worker_count,
 )
+from mobco2.ingest.jsonutil import StreamReader, decode_error, element_locators, json_buffer, repair_utf8
 
 FORMAT = "google_records"
 DESCRIPTION = "Google Takeout Records.json / Location History.json (raw fixes with activity hints)"

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mobco2.errors import InputDataError
-from mobco2.ingest import emission
+from mobco2.ingest import emission, emission_tables, modes
 from mobco2.ingest.base import ParseContext, Source
 from mobco2.schema import LABELS, POINTS, SOURCE_SEGMENTS, SOURCE_VISITS, TS
 
@@ -135,7 +135,7 @@ def test_ios_boolean_order_reproduces_the_servers_type(samples):
             continue
         flags = {k: v for k, v in e["data"].items() if k != "type"}
         decoded = emission._Data(**{k: v for k, v in flags.items() if k in emission._Data.__struct_fields__})
-        assert emission._activity_name(decoded) == emission.modes.EMISSION_MOTION_BY_INT[e["data"]["type"]]
+        assert emission_tables.activity_name(decoded) == modes.EMISSION_MOTION_BY_INT[e["data"]["type"]]
 
 
 def test_single_entries(samples):

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mobco2.errors import InputDataError, UsageError
-from mobco2.ingest import google_records, jsonutil
+from mobco2.ingest import google_records, jsonparts, jsonutil
 from mobco2.ingest.base import ParseContext, Source
 from mobco2.ingest.detect import detect
 
@@ -244,8 +244,8 @@ def _big_document(n: int, seed: int = 7) -> dict:
 def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cut documents into ~4 KiB parts so that a small file exercises every part kind."""
     monkeypatch.setattr(google_records, "PART_BYTES", 4096)
-    monkeypatch.setattr(jsonutil, "SEARCH_BYTES", 2048)
-    monkeypatch.setattr(jsonutil, "PROBE_BYTES", 512)
+    monkeypatch.setattr(jsonparts, "SEARCH_BYTES", 2048)
+    monkeypatch.setattr(jsonparts, "PROBE_BYTES", 512)
 
 
 @pytest.mark.usefixtures("small_parts")
@@ -255,7 +255,7 @@ def test_parts_and_workers_give_the_same_rows(tmp_path: Path, workers: str) -> N
     path = tmp_path / "Records.json"
     path.write_text(json.dumps(doc, indent=2))
     buf = memoryview(path.read_bytes())
-    parts = jsonutil.plan_parts(buf, "locations", google_records.PART_BYTES, google_records.LIST_DECODER)
+    parts = jsonparts.plan_parts(buf, "locations", google_records.PART_BYTES, google_records.LIST_DECODER)
     assert len(parts) > 5 and {p.kind for p in parts} == {"first", "middle", "last"}
     table, ctx = parse(Source.from_path(path), workers=workers)
     rows, _ = expected(doc)
@@ -266,7 +266,7 @@ def test_parts_and_workers_give_the_same_rows(tmp_path: Path, workers: str) -> N
 @pytest.mark.usefixtures("small_parts")
 def test_cuts_never_land_inside_nested_lists_or_strings() -> None:
     data = json.dumps(_big_document(400)).encode()  # minified: every "}, {" looks alike
-    cuts = jsonutil.split_array(memoryview(data), data.index(b"[") + 1, 4096, google_records.LIST_DECODER)
+    cuts = jsonparts.split_array(memoryview(data), data.index(b"[") + 1, 4096, google_records.LIST_DECODER)
     assert cuts
     for end, start in cuts:
         head = data[:end] + b"]}"
@@ -438,8 +438,8 @@ def test_integers_beyond_any_float_are_no_number() -> None:
 @pytest.fixture
 def small_low_memory_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(google_records, "LOW_MEMORY_PART_BYTES", 4096)
-    monkeypatch.setattr(jsonutil, "SEARCH_BYTES", 2048)
-    monkeypatch.setattr(jsonutil, "PROBE_BYTES", 512)
+    monkeypatch.setattr(jsonparts, "SEARCH_BYTES", 2048)
+    monkeypatch.setattr(jsonparts, "PROBE_BYTES", 512)
 
 
 @pytest.mark.usefixtures("small_low_memory_parts")
@@ -482,7 +482,7 @@ def test_a_part_is_decoded_and_converted_without_a_collection(tmp_path: Path, mo
     path = tmp_path / "Records.json"
     path.write_text(json.dumps(doc, indent=2))
     buf = memoryview(path.read_bytes())
-    parts = jsonutil.plan_parts(buf, "locations", google_records.PART_BYTES, google_records.LIST_DECODER)
+    parts = jsonparts.plan_parts(buf, "locations", google_records.PART_BYTES, google_records.LIST_DECODER)
     middle = [p for p in parts if p.kind == "middle"]
     assert len(middle) >= 2
     collections: list[int] = []
