@@ -179,6 +179,11 @@ def _prior_import(w: Writer, digest: str, user: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+_POOL_LOCK = threading.Lock()
+_pool_users = 0
+_pool_before: pa.MemoryPool | None = None
+
+
 @contextmanager
 def arrow_pool() -> Iterator[None]:
     """Make Arrow allocate from its jemalloc pool, where the build has one, until the block ends.
@@ -187,19 +192,28 @@ def arrow_pool() -> Iterator[None]:
     pool of the Linux wheels (mimalloc) hands freed memory back to the kernel within
     milliseconds, so the next batch faults it in again as freshly zeroed huge pages: ~0.5 CPU-s
     a GB in the kernel (bench/bench_records.py, perf). jemalloc keeps it for reuse. Buffers
-    remember their pool, so switching back afterwards is safe.
+    remember their pool, so switching back afterwards is safe; imports running at once in
+    several threads switch once, and the last one out restores the previous pool.
     """
+    global _pool_users, _pool_before
     try:
         pool = pa.jemalloc_memory_pool()
     except NotImplementedError:  # a build without jemalloc: keep the default
         yield
         return
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pool)
+    with _POOL_LOCK:
+        if _pool_users == 0:
+            _pool_before = pa.default_memory_pool()
+            pa.set_memory_pool(pool)
+        _pool_users += 1
     try:
         yield
     finally:
-        pa.set_memory_pool(previous)
+        with _POOL_LOCK:
+            _pool_users -= 1
+            if _pool_users == 0 and _pool_before is not None:
+                pa.set_memory_pool(_pool_before)
+                _pool_before = None
 
 
 def import_paths(

@@ -342,3 +342,41 @@ def test_an_import_allocates_from_jemalloc_and_gives_the_default_pool_back(store
         expected = before
     assert seen and set(seen) == {expected}
     assert pa.default_memory_pool().backend_name == before
+
+
+def test_imports_in_threads_switch_the_pool_once_and_the_last_one_restores_it():
+    import threading
+
+    import pyarrow as pa
+
+    from mobco2.ingest.importer import arrow_pool
+
+    before = pa.default_memory_pool().backend_name
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, str] = {}
+
+    def first():
+        with arrow_pool():
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with arrow_pool():
+            second_in.set()
+            first_out.wait(10)  # the first import has ended, this one still runs
+            seen["while the second runs"] = pa.default_memory_pool().backend_name
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    try:
+        pa.jemalloc_memory_pool()
+        during = "jemalloc"
+    except NotImplementedError:
+        during = before
+    assert seen == {"while the second runs": during}
+    assert pa.default_memory_pool().backend_name == before
