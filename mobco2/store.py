@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mobco2 import schema
+from mobco2.catalog import MIGRATIONS
 from mobco2.errors import OutputError, StoreError, UsageError
 from mobco2.storelock import FileLock
 
@@ -47,76 +48,6 @@ CATALOG = "catalog.duckdb"
 STAGING = ".staging"
 LOCK = ".lock"
 USER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-MIGRATIONS: list[tuple[str, str]] = [
-    (
-        "0001_catalog",
-        """
-        CREATE TABLE imports (
-            import_id VARCHAR PRIMARY KEY,
-            path VARCHAR NOT NULL,
-            sha256 VARCHAR NOT NULL,
-            format VARCHAR NOT NULL,
-            user_id VARCHAR NOT NULL,
-            rows_in BIGINT NOT NULL,
-            rows_added BIGINT NOT NULL,
-            rows_duplicate BIGINT NOT NULL,
-            rows_rejected BIGINT NOT NULL,
-            rows_skipped BIGINT NOT NULL,
-            segments_added BIGINT NOT NULL,
-            visits_added BIGINT NOT NULL,
-            labels_added BIGINT NOT NULL,
-            unmapped_modes VARCHAR,
-            imported_at TIMESTAMPTZ NOT NULL
-        );
-        CREATE INDEX imports_sha ON imports (sha256, user_id);
-        CREATE TABLE labels (
-            label_id VARCHAR PRIMARY KEY,
-            user_id VARCHAR NOT NULL,
-            started_at TIMESTAMPTZ,
-            finished_at TIMESTAMPTZ,
-            trip_id VARCHAR,
-            leg_id VARCHAR,
-            mode VARCHAR,
-            raw_mode VARCHAR,
-            occupancy SMALLINT,
-            vehicle VARCHAR,
-            purpose VARCHAR,
-            origin VARCHAR NOT NULL,
-            set_at TIMESTAMPTZ NOT NULL,
-            import_id VARCHAR
-        );
-        CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
-        CREATE TABLE parquet_files (
-            table_name VARCHAR NOT NULL,
-            path VARCHAR NOT NULL PRIMARY KEY,
-            user_id VARCHAR NOT NULL,
-            year INTEGER NOT NULL,
-            month INTEGER NOT NULL,
-            rows BIGINT NOT NULL,
-            txn VARCHAR NOT NULL,
-            created_at TIMESTAMPTZ NOT NULL
-        );
-        """,
-    ),
-    (
-        # mobco2.segment: one row per user and month segmented (no key: rows are deleted and
-        # re-inserted within one transaction, which DuckDB's eager key checks would refuse)
-        "0002_segment_state",
-        """
-        CREATE TABLE segment_state (
-            user_id VARCHAR NOT NULL,
-            year INTEGER NOT NULL,
-            month INTEGER NOT NULL,
-            fingerprint VARCHAR NOT NULL,
-            params_hash VARCHAR NOT NULL,
-            segmented_at TIMESTAMPTZ NOT NULL
-        );
-        """,
-    ),
-]
-"""Ordered, named catalog migrations. Append new ones; never edit one that has shipped."""
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
