@@ -125,6 +125,23 @@ def test_the_sliding_rule_matches_the_reference_anywhere_with_moving_points(trac
     assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dwell_heavy(), st.lists(st.sampled_from([3_600.0, 86_400.0, 40 * 86_400.0]), min_size=1, max_size=6))
+def test_the_sliding_rule_matches_the_reference_on_sparse_tracks_over_years(trace, gaps):
+    """Days or months between bursts of fixes: far more time buckets than points, so the
+    necessary test looks buckets up among the occupied ones instead of in a table of every one."""
+    dt, dxy = trace
+    rng = np.random.default_rng(len(dt))
+    at = rng.integers(0, len(dt), len(gaps))
+    dt = dt.copy()
+    dt[at] += np.asarray(gaps)
+    track = _track(np.cumsum(dt), np.cumsum(dxy[:, 0]), np.cumsum(dxy[:, 1]))
+    p = SegmentParams(radius_m=100, min_duration_s=300, edge_min_duration_s=120)
+    first, last = sliding_runs(track, p)
+    expected = reference_sliding(track.t_us, track.lat, track.lon, 100, 300, 120)
+    assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
+
+
 def test_reference_agrees_on_a_long_generated_trace():
     pts = gen.person_trace(3, seed=7).points
     tr = Track(
