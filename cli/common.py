@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from mobco2.errors import UsageError
@@ -121,14 +122,25 @@ def render(
             w.writerow(["" if r.get(c) is None else _plain(r.get(c)) for c in columns])
     else:
         table = Table(title=title, show_lines=False, header_style="bold")
-        for c in columns:
-            table.add_column(c, overflow="fold")
-        for r in rows:
-            table.add_row(*[_cell(r.get(c)) for c in columns])
+        cells = [_column_cells([r.get(c) for r in rows]) for c in columns]
+        for c, (_, numeric) in zip(columns, cells, strict=True):
+            table.add_column(c, overflow="fold", justify="right" if numeric else "left")
+        for i in range(len(rows)):
+            table.add_row(*[col[i] for col, _ in cells])
         console = stdout if out is None else Console(file=out, soft_wrap=True)
+        if not console.is_terminal:
+            # a pipe, a file, a cron mail: nothing to fit, so print at the table's natural width
+            # instead of folding numbers across lines at rich's default 80 columns
+            natural = Measurement.get(console, console.options.update(max_width=_WIDEST), table).maximum
+            if natural > console.width:
+                console = Console(file=console.file, soft_wrap=True, width=natural, no_color=console.no_color)
         console.print(table)
         if meta:
             console.print("  ".join(f"{k}: {v}" for k, v in meta.items()), style="dim", highlight=False)
+
+
+_WIDEST = 1000
+"""Widest table printed to something that is not a terminal (columns)."""
 
 
 def _columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -138,6 +150,29 @@ def _columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
             if k not in cols:
                 cols.append(k)
     return cols
+
+
+def _column_cells(values: list[Any]) -> tuple[list[str], bool]:
+    """A table column's texts, and whether it is numeric (then right-aligned).
+
+    Numbers in a column that holds fractions all get the same number of decimals (the most any
+    of them needs, at most 3), so that they line up.
+    """
+    present = [v for v in values if v is not None]
+    numeric = bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+    if not numeric or not any(isinstance(v, float) for v in present):
+        return [_cell(v) for v in values], numeric
+    finite = [v for v in present if math.isfinite(v) and abs(v) < 1e6]
+    places = max((len(f"{v:.3f}".rstrip("0").split(".")[1]) for v in finite), default=0)
+    return [_number(v, places) for v in values], True
+
+
+def _number(value: Any, places: int) -> str:
+    if value is None:
+        return ""
+    if not math.isfinite(value) or abs(value) >= 1e6:
+        return _cell(float(value))
+    return f"{value:,.{places}f}"
 
 
 def _cell(value: Any) -> str:
