@@ -19,6 +19,7 @@ Example ``config.toml``::
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -108,6 +109,17 @@ SETTINGS: tuple[Setting, ...] = (
         "profile.bus_energy", "combustion", str, "your buses", ("combustion", "electric", "natural-gas")
     ),
     Setting("profile.moto_size", "large", str, "your motorbike", ("small", "large")),
+    # where and when the user lives (reports, fmd)
+    Setting("user.timezone", "", str, "IANA zone for 'last' month/year and local times; empty = this machine's"),
+    Setting("places.home", [], list, "home as [lat, lon] (fmd); empty = detected by `mobco2 privacy suggest`"),
+    Setting("places.work", [], list, "work as [lat, lon] (fmd); empty = detected by `mobco2 privacy suggest`"),
+    # privacy zones: [[privacy.zones]] lat, lon, radius_m, action = "drop" | "blur"
+    Setting("privacy.zones", [], list, "zones hidden from every export, map and attestation (never from the store)"),
+    # cron (mobco2 update)
+    Setting("sources.paths", [], list, "files and folders `mobco2 update` imports new files from"),
+    # the territorial carbon cooperative (submit)
+    Setting("cooperative.territory", "", str, "territory code sent with submissions (e.g. an INSEE/EPCI code)"),
+    Setting("cooperative.participant_id", "", str, "id assigned by the cooperative; empty = HMAC pseudonym"),
 )
 _BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 
@@ -137,6 +149,12 @@ def config_path() -> Path:
 
 def _coerce(setting: Setting, value: Any, origin: str) -> Any:
     try:
+        if setting.type is list:
+            # A list from the environment is JSON: MOBCO2_SOURCES_PATHS='["~/gpx"]'.
+            out = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(out, list):
+                raise ValueError(value)
+            return out
         if setting.type is bool:
             if isinstance(value, bool):
                 out: Any = value
@@ -148,7 +166,7 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
                 raise ValueError(value)
         else:
             out = setting.type(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # json.JSONDecodeError is a ValueError
         raise ConfigError(
             f"{origin}: {setting.key} = {value!r} is not a valid {setting.type.__name__}",
             hint=setting.help,
@@ -163,7 +181,7 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     for k, v in data.items():
         key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
+        if isinstance(v, Mapping) and key not in _BY_KEY:
             yield from _flatten(v, key + ".")
         else:
             yield key, v
