@@ -99,7 +99,9 @@ def _distance_m(lat: np.ndarray, lon: np.ndarray, zone: Zone) -> np.ndarray:
     return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
-def zone_index(lat: Sequence[float] | np.ndarray, lon: Sequence[float] | np.ndarray, zones: Iterable[Zone]) -> np.ndarray:
+def zone_index(
+    lat: Sequence[float] | np.ndarray, lon: Sequence[float] | np.ndarray, zones: Iterable[Zone]
+) -> np.ndarray:
     """For each point, the index of the zone that governs it (``-1`` outside every zone).
 
     A ``drop`` zone governs over a ``blur`` zone; among zones of one action, the first listed.
