@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mobco2.errors import ConfigError, UsageError
 
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+YEARS = (1900, 2999)
+"""Years a report can be asked for; anything else is a typo."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,8 @@ class Period:
 
     @property
     def label(self) -> str:
-        return f"{self.start:%Y-%m}" if self.kind == "month" else f"{self.start:%Y}"
+        y, m = self.start.year, self.start.month
+        return f"{y:04d}-{m:02d}" if self.kind == "month" else f"{y:04d}"
 
     @property
     def days(self) -> int:
@@ -89,14 +92,14 @@ def resolve(
             assert today is not None
             return period_of("month", add_months(today, -1))
         m = _MONTH_RE.match(text)
-        if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1:
+        if not m or not 1 <= int(m.group(2)) <= 12 or not YEARS[0] <= int(m.group(1)) <= YEARS[1]:
             raise UsageError(f"--month {text!r} is not a month", hint="use YYYY-MM (2025-09) or last")
         return period_of("month", date(int(m.group(1)), int(m.group(2)), 1))
     text = str(year).strip()
     if text == "last":
         assert today is not None
         return period_of("year", date(today.year - 1, 1, 1))
-    if not re.fullmatch(r"\d{4}", text) or int(text) < 1:
+    if not re.fullmatch(r"[0-9]{4}", text) or not YEARS[0] <= int(text) <= YEARS[1]:
         raise UsageError(f"--year {text!r} is not a year", hint="use YYYY (2025) or last")
     return period_of("year", date(int(text), 1, 1))
 

@@ -131,7 +131,7 @@ def report(
                       f"{base.mode} ({base.vehicle}), driver alone", __version__, SCHEMA_VERSION, threshold),
     )
     zones = cfg["privacy.zones"]
-    result._geometry_loader = lambda: data.geometry(period, zones)
+    result._geometry_loader = lambda given: data.geometry(period, zones if given is None else given)
     return result
 
 

@@ -173,18 +173,23 @@ class Report:
     low_confidence: LowConfidence
     coverage: Coverage
     method: Method
-    _geometry_loader: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    _geometry_loader: Callable[[Any], Any] | None = field(default=None, repr=False, compare=False)
     _geometry: Any = field(default=None, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
         return self.totals.legs == 0
 
-    def geometry(self) -> Any:
+    def geometry(self, zones: Any = None) -> Any:
         """The period's legs and stays for the map (:class:`mobco2.export.report_geo.Geometry`),
-        privacy zones applied; read from the store on first call."""
-        if self._geometry is None and self._geometry_loader is not None:
-            self._geometry = self._geometry_loader()
+        with the configured privacy zones applied (or ``zones``: ``[[privacy.zones]]`` tables);
+        read from the store on first call."""
+        if self._geometry_loader is None:
+            return None
+        if zones is not None:
+            return self._geometry_loader(zones)
+        if self._geometry is None:
+            self._geometry = self._geometry_loader(None)
         return self._geometry
 
     def to_dict(self) -> dict[str, Any]:
