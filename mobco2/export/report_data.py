@@ -76,6 +76,12 @@ class ReportData:
         return "local_day >= ? AND local_day < ?", [period.start, period.end]
 
     def totals(self, period: Period) -> dict[str, Any]:
+        key = f"totals {period.start} {period.end}"
+        if key not in self._cache:
+            self._cache[key] = self._totals(period)
+        return dict(self._cache[key])
+
+    def _totals(self, period: Period) -> dict[str, Any]:
         where, params = self._in(period)
         row = self._rows(f"""
             SELECT coalesce(sum(distance_m), 0) / 1000 AS km, count(*) AS legs,
@@ -282,7 +288,7 @@ def _coverage(con: duckdb.DuckDBPyConnection, period: Period, user_id: str | Non
         f"SELECT DISTINCT timezone(?, p.ts)::DATE FROM points p WHERE p.ts >= ? AND p.ts < ?{user_where}",
         params=[zone_name, _utc(period.start, -1), _utc(period.end, 1), *user_params]).fetchall()}
     days = {d for d in days if period.start <= d < period.end}
-    end = period.end if last is None else min(period.end, max(period.start, last + timedelta(days=1)))
+    end = period.start if last is None else min(period.end, max(period.start, last + timedelta(days=1)))
     n = (end - period.start).days
     return Coverage(
         time_zone=zone_name,
