@@ -18,6 +18,7 @@ from mobco2.ingest import import_paths
 from mobco2.ingest.jsonutil import REPAIRED_UTF8, decode_repairing, invalid_utf8
 from mobco2.store import Store
 
+
 def _damage(data: bytes, key: str) -> bytes:
     """The first string value of ``key`` with a Latin-1 byte written into it (never valid UTF-8)."""
     m = re.search(rb'"' + key.encode() + rb'"\s*:\s*"', data)
