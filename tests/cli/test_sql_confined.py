@@ -72,7 +72,8 @@ def test_queries_over_the_store_still_work(store_path: Path) -> None:
     assert res.exit_code == 0, res.output
     n = int(res.output.splitlines()[1])
     assert n > 1000
-    res = sql(store_path, "select count(*) as n from imports join (select distinct import_id from points) using (import_id)")
+    joined = "select count(*) as n from imports join (select distinct import_id from points) using (import_id)"
+    res = sql(store_path, joined)
     assert res.exit_code == 0 and res.output.splitlines()[1] == "1", res.output
     res = sql(store_path, "with x as (select max(ts) as t from points) select count(*) as n from x, labels")
     assert res.exit_code == 0, res.output
