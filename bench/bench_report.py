@@ -17,36 +17,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._util import REPO, machine, table
-
-_WRAPPER = """
-import resource, runpy, sys
-sys.argv = ["mobco2", *sys.argv[1:]]
-code = 0
-try:
-    runpy.run_module("mobco2", run_name="__main__")
-except SystemExit as e:
-    code = e.code or 0
-u = resource.getrusage(resource.RUSAGE_SELF)
-print("rusage", u.ru_utime + u.ru_stime, u.ru_maxrss, file=sys.stderr)
-sys.exit(code)
-"""
-
-
-def run(store: Path, *args: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _WRAPPER, "--store", str(store), *args], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, env=env, check=False)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"mobco2 {' '.join(args)} exited {proc.returncode}: {proc.stderr[-2000:]}")
-    _, cpu, rss_kb = proc.stderr.strip().splitlines()[-1].split()
-    return {"wall_s": wall, "cpu_s": float(cpu), "peak_rss_mb": int(rss_kb) / 1024, "stdout": proc.stdout}
+from bench.bench_person_year import run
 
 
 def main() -> None:

@@ -110,10 +110,10 @@ def render_html(r: Any) -> str:
         '<div class="cards">',
         _card(f"{w.kg(r.savings.saved_co2e_kg)} kg", "saved against driving alone"),
         _card(f"{w.kg(r.savings.baseline_co2e_kg)} kg", "the same trips by car, driver alone"),
-        _card(_delta(r.previous), f"vs {r.previous.period}" if r.previous else "no previous period to compare"),
+        _card(w.delta(r.previous), f"vs {r.previous.period}" if r.previous else "no previous period to compare"),
     ]
     if r.period.kind == "month":
-        parts.append(_card(_delta(r.year_before),
+        parts.append(_card(w.delta(r.year_before),
                            f"vs {r.year_before.period}" if r.year_before else "no data a year before"))
     if r.unknown.legs or r.unknown.no_factor_legs:
         parts.append(_card(f"{w.kg(r.unknown.co2e_low_kg)}–{w.kg(r.unknown.co2e_high_kg)} kg",
@@ -149,14 +149,6 @@ def render_html(r: Any) -> str:
     parts.append(_check(r))
     parts += [_footer(r), "</main></body></html>"]
     return "\n".join(parts) + "\n"
-
-
-def _delta(c: Any) -> str:
-    if c is None:
-        return "—"
-    sign = "+" if c.change_co2e_kg >= 0 else "−"
-    pct = "" if c.change_pct is None else f" ({sign}{abs(c.change_pct):.0f}%)"
-    return f"{sign}{abs(c.change_co2e_kg):,.1f} kg{pct}"
 
 
 def _pair(title: str, svg: str, caption: str, table: str) -> str:

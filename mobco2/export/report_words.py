@@ -45,13 +45,20 @@ def pct(share: float | None) -> str:
     return "—" if share is None else f"{share * 100:.0f}%"
 
 
-def change(c: Any) -> str:
-    """``+12.3 kg (+8%) vs 2025-08``."""
+def delta(c: Any) -> str:
+    """``+12.3 kg (+8%)``: this period minus the other one."""
     if c is None:
-        return "no data to compare with"
+        return "—"
     sign = "+" if c.change_co2e_kg >= 0 else "−"
     rel = "" if c.change_pct is None else f" ({sign}{abs(c.change_pct):.0f}%)"
-    return f"{sign}{abs(c.change_co2e_kg):,.1f} kg{rel} vs {c.period} ({kg(c.co2e_kg)} kg)"
+    return f"{sign}{abs(c.change_co2e_kg):,.1f} kg{rel}"
+
+
+def change(c: Any) -> str:
+    """``+12.3 kg (+8%) vs 2025-08 (40.1 kg)``."""
+    if c is None:
+        return "no data to compare with"
+    return f"{delta(c)} vs {c.period} ({kg(c.co2e_kg)} kg)"
 
 
 def headline(r: Any) -> str:
