@@ -102,3 +102,33 @@ def test_unwritable_out_is_exit_73(demo_store, tmp_path):
     res = CliRunner().invoke(app, ["--store", str(demo_store.root), "report", "--month", "2025-09",
                                    "--out", str(blocker / "r.txt")])
     assert res.exit_code == 73 and "cannot write" in res.output
+
+
+def test_every_format_is_byte_identical_across_processes(demo_store, tmp_path):
+    # separate interpreters with different hash seeds: nothing may depend on set order or ids
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for seed in ("1", "2"):
+        files = {}
+        for fmt in ("md", "json", "html"):
+            out = tmp_path / f"{seed}.{fmt}"
+            env = {**os.environ, "PYTHONHASHSEED": seed}
+            subprocess.run([sys.executable, "-m", "mobco2", "--store", str(demo_store.root), "-q", "report",
+                            "--month", "2025-09", "--format", fmt, "--out", str(out)], check=True, env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True)
+            files[fmt] = out.read_bytes()
+        outputs.append(files)
+    assert outputs[0] == outputs[1]
+    assert b"<svg" in outputs[0]["html"] and len(outputs[0]["html"]) > 50_000
+
+
+def test_year_report_in_every_format(demo_store):
+    r = report(demo_store, year=2025)
+    assert [b.key for b in r.bars] == [f"2025-{m:02d}" for m in range(1, 13)]
+    assert r.year_before is None and r.previous is None  # nothing in 2024
+    html = render(r, "html")
+    assert "<title>mobco2 report — 2025</title>" in html and "Month by month" in html
+    assert "## Month by month" in render(r, "md")
