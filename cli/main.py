@@ -103,7 +103,7 @@ def main(
 
 
 def _register() -> None:
-    from mobco2_cli import demo, emissions, export_cmds, ingest, segment, store_cmds, tables_cmds
+    from mobco2_cli import demo, emissions, export_cmds, fmd, ingest, privacy_cmds, segment, store_cmds, tables_cmds
 
     ingest.register(app)
     store_cmds.register(app)
@@ -112,6 +112,8 @@ def _register() -> None:
     emissions.register(app)
     segment.register(app)
     export_cmds.register(app)
+    privacy_cmds.register(app)
+    fmd.register(app)
 
 
 _register()

@@ -214,8 +214,8 @@ def hide(batch: pa.RecordBatch, table: str, zones: Sequence[Zone]) -> pa.RecordB
     cols = {name: batch.column(name) for name in batch.schema.names}
     keep_rows = np.ones(batch.num_rows, dtype=bool)
     for lat_name, lon_name in COORDINATE_PAIRS[table]:
-        lat = cols[lat_name].to_numpy(zero_copy_only=False).astype(np.float64)
-        lon = cols[lon_name].to_numpy(zero_copy_only=False).astype(np.float64)
+        lat = _rounded(cols[lat_name])
+        lon = _rounded(cols[lon_name])
         keep, lat2, lon2 = apply(lat, lon, zones)
         if table in ("points", "stays"):
             keep_rows &= keep
@@ -232,6 +232,12 @@ def hide(batch: pa.RecordBatch, table: str, zones: Sequence[Zone]) -> pa.RecordB
     return out
 
 
+def _rounded(values: pa.Array) -> np.ndarray:
+    """Coordinates rounded to the 1e-7° every export writes, so that zones are tested on exactly
+    the values that leave the store (a point 5 mm outside a zone cannot round into it)."""
+    return np.round(values.to_numpy(zero_copy_only=False).astype(np.float64), 7)
+
+
 def _hide_path(path: pa.Array, zones: Sequence[Zone]) -> pa.Array:
     """A list<struct<lat, lon, ts>> column with dropped points marked by a null lat/lon, blurred
     points moved. Dropped points stay as null markers so a renderer knows where to cut the line."""
@@ -240,9 +246,7 @@ def _hide_path(path: pa.Array, zones: Sequence[Zone]) -> pa.Array:
     flat = pc.list_flatten(path)
     if len(flat) == 0:
         return path
-    lat = flat.field("lat").to_numpy(zero_copy_only=False).astype(np.float64)
-    lon = flat.field("lon").to_numpy(zero_copy_only=False).astype(np.float64)
-    keep, lat2, lon2 = apply(lat, lon, zones)
+    keep, lat2, lon2 = apply(_rounded(flat.field("lat")), _rounded(flat.field("lon")), zones)
     structs = pa.StructArray.from_arrays(
         [pa.array(lat2, mask=~keep), pa.array(lon2, mask=~keep), flat.field("ts")], names=["lat", "lon", "ts"]
     )
