@@ -103,7 +103,9 @@ def main(
 
 
 def _register() -> None:
-    from mobco2_cli import demo, emissions, export_cmds, fmd, ingest, privacy_cmds, segment, store_cmds, tables_cmds
+    from mobco2_cli import (
+        demo, emissions, export_cmds, fmd, ingest, privacy_cmds, report, segment, store_cmds, tables_cmds,
+    )
 
     ingest.register(app)
     store_cmds.register(app)
@@ -111,6 +113,7 @@ def _register() -> None:
     demo.register(app)
     emissions.register(app)
     segment.register(app)
+    report.register(app)
     export_cmds.register(app)
     privacy_cmds.register(app)
     fmd.register(app)
