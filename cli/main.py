@@ -104,7 +104,17 @@ def main(
 
 def _register() -> None:
     from mobco2_cli import (
-        demo, emissions, export_cmds, fmd, ingest, privacy_cmds, report, segment, store_cmds, tables_cmds,
+        demo,
+        emissions,
+        export_cmds,
+        fmd,
+        ingest,
+        privacy_cmds,
+        report,
+        segment,
+        store_cmds,
+        tables_cmds,
+        update,
     )
 
     ingest.register(app)
@@ -117,6 +127,7 @@ def _register() -> None:
     export_cmds.register(app)
     privacy_cmds.register(app)
     fmd.register(app)
+    update.register(app)
 
 
 _register()
