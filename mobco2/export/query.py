@@ -92,21 +92,55 @@ def _where(table: str, sel: Selection, alias: str) -> tuple[str, list[object]]:
     return " AND ".join(where), params
 
 
-def _path_sql(legs_rel: str) -> str:
-    """Each leg of ``legs_rel`` (user_id, leg_id, started_at, finished_at) with its points' path."""
+def _path_sql(legs_rel: str, part: Partition | None) -> str:
+    """Each leg of ``legs_rel`` (user_id, leg_id, started_at, finished_at) with its points' path.
+
+    With a partition, only the points of its month and the next are read (a trip starting in the
+    month may end in the next one)."""
+    near = ""
+    if part is not None:
+        ny, nm = (part.year + 1, 1) if part.month == 12 else (part.year, part.month + 1)
+        near = (f" AND p.user_id = '{_sql_text(part.user_id)}' AND ((p.year = {part.year} AND p.month = {part.month})"
+                f" OR (p.year = {ny} AND p.month = {nm}))")
     return f"""
         SELECT s.user_id, s.leg_id,
                list(struct_pack(lat := p.lat, lon := p.lon, ts := p.ts) ORDER BY p.ts, p.lat, p.lon) AS path
         FROM {legs_rel} s JOIN points p
-          ON p.user_id = s.user_id AND p.ts >= s.started_at AND p.ts <= s.finished_at
+          ON p.user_id = s.user_id AND p.ts >= s.started_at AND p.ts <= s.finished_at{near}
         GROUP BY s.user_id, s.leg_id"""
 
 
-def export_sql(table: str, sel: Selection, method: Method | None, with_paths: bool) -> tuple[str, list[object]]:
-    """The SQL (and parameters) of an export of ``table``: raw timestamps, unrounded numbers."""
+@dataclass(frozen=True)
+class Partition:
+    """One user's UTC month of a table: exports run partition by partition, so that DuckDB sorts
+    and joins a month at a time (bounded memory however large the store)."""
+
+    user_id: str
+    year: int
+    month: int
+
+
+def partitions(con: Any, table: str, sel: Selection) -> list[Partition]:
+    """The (user, year, month) partitions of ``table`` the selection may touch, in export order."""
+    where, params = _where(table, sel, "x")
+    rows = con.execute(
+        f"SELECT DISTINCT user_id, year, month FROM {table} x WHERE {where} "
+        "ORDER BY user_id, year = 0, year, month", params
+    ).fetchall()
+    return [Partition(u, int(y), int(m)) for u, y, m in rows]
+
+
+def export_sql(
+    table: str, sel: Selection, method: Method | None, with_paths: bool, part: Partition | None = None,
+) -> tuple[str, list[object]]:
+    """The SQL (and parameters) of an export of ``table`` (one partition of it, when given): raw
+    timestamps, unrounded numbers."""
     if table not in TABLES:
         raise UsageError(f"unknown table {table!r}", hint="use one of: " + ", ".join(TABLES))
     where, params = _where(table, sel, "x")
+    if part is not None:
+        where += f" AND x.user_id = ? AND x.year = {part.year} AND x.month = {part.month}"
+        params.append(part.user_id)
     tcol = TIME_COLUMNS[table][0]
     order = f"ORDER BY user_id, {tcol}" + {"points": ", lat, lon", "stays": ", stay_id", "trips": ", trip_id",
                                            "legs": ", leg_id"}[table]
@@ -125,7 +159,7 @@ def export_sql(table: str, sel: Selection, method: Method | None, with_paths: bo
         if not with_paths:
             return f"SELECT * FROM ({base}) {order}", params
         return f"""
-            WITH sel AS ({base}), paths AS ({_path_sql("sel")})
+            WITH sel AS ({base}), paths AS ({_path_sql("sel", part)})
             SELECT sel.*, paths.path FROM sel LEFT JOIN paths USING (user_id, leg_id) {order}""", params
     legs_of = "SELECT l.* FROM legs l SEMI JOIN sel ON l.user_id = sel.user_id AND l.trip_id = sel.trip_id"
     agg = """
@@ -139,7 +173,7 @@ def export_sql(table: str, sel: Selection, method: Method | None, with_paths: bo
     paths = ""
     path_col = ""
     if with_paths:
-        paths = f""", lp AS ({_path_sql("tl")}),
+        paths = f""", lp AS ({_path_sql("tl", part)}),
             tp AS (SELECT tl.user_id, tl.trip_id,
                           list(struct_pack(leg_id := tl.leg_id, mode := tl.mode, path := lp.path)
                                ORDER BY tl.started_at, tl.leg_id) AS legs_path
@@ -172,16 +206,23 @@ class ExportStream:
     ) -> None:
         if table in ("trips", "legs") and method is None:
             method = configured_method()
-        sql, params = export_sql(table, sel, method, with_paths)
+        self.con, self.sel, self.method, self.with_paths = con, sel, method, with_paths
         self.table = table
         self.zones = tuple(zones)
         self.mark_cuts = mark_cuts and table == "points"
-        self.reader = con.sql(sql, params=params or None).to_arrow_reader(BATCH_ROWS[table])
-        self.schema: pa.Schema = self.reader.schema
+        self.parts = partitions(con, table, sel)
+        sql, params = export_sql(table, sel, method, with_paths)
+        empty = con.sql(f"SELECT * FROM ({sql}) LIMIT 0", params=params or None)
+        self.schema: pa.Schema = empty.to_arrow_table().schema
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        for part in self.parts:
+            sql, params = export_sql(self.table, self.sel, self.method, self.with_paths, part)
+            yield from self.con.sql(sql, params=params).to_arrow_reader(BATCH_ROWS[self.table])
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         dropped_before = False  # a point was dropped since the last one kept (across batches)
-        for batch in self.reader:
+        for batch in self._batches():
             if not batch.num_rows:
                 continue
             if self.mark_cuts:
