@@ -23,7 +23,7 @@ def export_cmd(
     mode: Annotated[str | None, typer.Option("--mode", help="Only trips/legs of this mode.")] = None,
     simplify_m: Annotated[
         float | None,
-        typer.Option("--simplify-m", help="Thin trip/leg lines to this tolerance in metres (geojson, parquet).",
+        typer.Option("--simplify-m", help="Thin trip/leg lines to this tolerance in metres (geojson, gpx, parquet).",
                      show_default=False),
     ] = None,
 ) -> None:

@@ -9,7 +9,8 @@
 
 A path crossing a ``drop`` privacy zone is cut there: the leg then has one ``<trkseg>`` per piece
 outside the zone. Times are UTC (``Z``). Emission figures of trips and legs go in ``<desc>`` and in
-``mobco2:`` extensions (namespace :data:`NAMESPACE`), which GPX readers ignore.
+``mobco2:`` extensions (namespace :data:`NAMESPACE`), which GPX readers ignore. Paths are
+simplified only on request (``simplify_m``, as in :mod:`mobco2.export.geo`).
 """
 
 from __future__ import annotations
@@ -35,11 +36,16 @@ def _header() -> str:
             f'xmlns="http://www.topografix.com/GPX/1/1" xmlns:mobco2="{NAMESPACE}">\n')
 
 
-def _trkpts(flat: FlatPaths, lo: int, hi: int, times: np.ndarray) -> str:
-    lat, lon = flat.lat[lo:hi], flat.lon[lo:hi]
+def _trkpts(flat: FlatPaths, lo: int, hi: int, times: np.ndarray, simplify_m: float | None) -> str:
+    lat, lon, t = flat.lat[lo:hi], flat.lon[lo:hi], times[lo:hi]
+    if simplify_m:
+        from mobco2.export.geo import simplify_mask
+
+        keep = simplify_mask(lat, lon, simplify_m)
+        lat, lon, t = lat[keep], lon[keep], t[keep]
     return "".join(
-        f'<trkpt lat="{a:.7f}" lon="{o:.7f}"><time>{t}</time></trkpt>\n'
-        for a, o, t in zip(lat.tolist(), lon.tolist(), times[lo:hi].tolist(), strict=True)
+        f'<trkpt lat="{a:.7f}" lon="{o:.7f}"><time>{w}</time></trkpt>\n'
+        for a, o, w in zip(lat.tolist(), lon.tolist(), t.tolist(), strict=True)
     )
 
 
@@ -65,7 +71,7 @@ def _desc(row: dict[str, Any]) -> str:
 
 
 def write_gpx(batches: Iterable[pa.RecordBatch], fh: IO[str], table: str, *, fraction: bool = False,
-              iso_rows: Any = None) -> int:
+              iso_rows: Any = None, simplify_m: float | None = None) -> int:
     """Write ``batches`` (with paths for trips and legs) as GPX to ``fh``; returns the rows written.
 
     ``iso_rows(batch)`` gives the batch's rows with local ISO times and rounded numbers, for
@@ -107,17 +113,18 @@ def write_gpx(batches: Iterable[pa.RecordBatch], fh: IO[str], table: str, *, fra
                 fh.write(f"<trk><name>{escape(r['leg_id'])}</name>{_desc(r)}<type>{escape(r['mode'])}</type>"
                          f"{_ext(r)}\n")
                 for lo, hi in flat.pieces(i):
-                    fh.write("<trkseg>\n" + _trkpts(flat, lo, hi, times) + "</trkseg>\n")
+                    fh.write("<trkseg>\n" + _trkpts(flat, lo, hi, times, simplify_m) + "</trkseg>\n")
                 fh.write("</trk>\n")
         else:
-            _write_trips(fh, batch, rows, fraction)
+            _write_trips(fh, batch, rows, fraction, simplify_m)
     if open_trk:
         fh.write("</trkseg></trk>\n")
     fh.write("</gpx>\n")
     return n
 
 
-def _write_trips(fh: IO[str], batch: pa.RecordBatch, rows: list[dict], fraction: bool) -> None:
+def _write_trips(fh: IO[str], batch: pa.RecordBatch, rows: list[dict], fraction: bool,
+                 simplify_m: float | None) -> None:
     import pyarrow.compute as pc
 
     legs_path = batch.column("legs_path")
@@ -134,7 +141,7 @@ def _write_trips(fh: IO[str], batch: pa.RecordBatch, rows: list[dict], fraction:
             ext = (f"<extensions><mobco2:leg_id>{escape(leg_ids[j])}</mobco2:leg_id>"
                    f"<mobco2:mode>{escape(modes[j] or 'unknown')}</mobco2:mode></extensions>")
             for lo, hi in flat.pieces(j):
-                fh.write("<trkseg>\n" + _trkpts(flat, lo, hi, times) + ext + "</trkseg>\n")
+                fh.write("<trkseg>\n" + _trkpts(flat, lo, hi, times, simplify_m) + ext + "</trkseg>\n")
         fh.write("</trk>\n")
 
 

@@ -120,8 +120,8 @@ def export_table(
         raise UsageError("Parquet is binary: name a file with --out")
     if simplify_m is not None and not (simplify_m > 0 and math.isfinite(simplify_m)):
         raise UsageError(f"--simplify-m {simplify_m} must be a positive number of metres")
-    if simplify_m is not None and (fmt not in ("geojson", "parquet") or table not in ("trips", "legs")):
-        raise UsageError("--simplify-m applies to trips and legs in geojson or parquet")
+    if simplify_m is not None and (fmt not in ("geojson", "parquet", "gpx") or table not in ("trips", "legs")):
+        raise UsageError("--simplify-m applies to trips and legs in geojson, gpx or parquet")
     if zones is None:
         from mobco2 import config
         from mobco2.privacy import zones_from_config
@@ -151,7 +151,7 @@ def _render(stream: Any, fmt: str, fh: Any, table: str, fraction: bool, simplify
     if fmt == "gpx":
         from mobco2.export.gpxout import write_gpx
 
-        return write_gpx(stream, fh, table, fraction=fraction, iso_rows=iso_rows)
+        return write_gpx(stream, fh, table, fraction=fraction, iso_rows=iso_rows, simplify_m=simplify_m)
     from mobco2.export import geo
 
     if fmt == "geojson":
