@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -151,6 +151,8 @@ def test_a_point_inside_a_zone_never_appears_in_any_export(data):
                 assert_nothing_inside(coordinates(out, fmt), zones, f"{table}.{fmt}")
         # all points outside drop zones are still exported: zones hide, they do not lose data
         keep, _, _ = apply(stored.column("lat").to_numpy(), stored.column("lon").to_numpy(), zones)
+        event(f"legs: {'some' if store.query('SELECT count(*) AS n FROM legs').to_pylist()[0]['n'] else 'none'}")
+        event(f"points dropped: {'some' if not keep.all() else 'none'}")
         assert sum(1 for _ in csv.DictReader(io.StringIO((tmp / "points.csv").read_text()))) == int(keep.sum())
         # and the store itself is untouched
         assert store.query("SELECT count(*) AS n, sum(lat) AS s FROM points").to_pylist() == before
