@@ -54,7 +54,7 @@ class Method:
 
 def configured_method() -> Method:
     """The factor set and scope from settings (what ``mobco2 segment`` stored legs with)."""
-    from mobco2.emissions import method_from_config
+    from mobco2.emissions.profile import method_from_config
     from mobco2.emissions.factors import load_factor_set
 
     m = method_from_config()

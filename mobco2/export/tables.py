@@ -19,29 +19,21 @@ from typing import IO, TYPE_CHECKING, Any
 import duckdb
 
 from mobco2.errors import OutputError, UsageError
+from mobco2.export.query import TABLES
+from mobco2.export.query import TIME_COLUMNS as _TIME_COLUMNS
 from mobco2.store import Store
 
 if TYPE_CHECKING:
     from mobco2.privacy import Zone
 
-TABLES = ("points", "stays", "trips", "legs")
 FORMATS = ("csv", "parquet", "jsonl", "geojson", "gpx")
-_TIME_COLUMNS = {"points": ("ts",), "stays": ("started_at", "finished_at"), "trips": ("started_at", "finished_at"),
-                 "legs": ("started_at", "finished_at")}
 
 
 def _local_iso(col: str, tz: str | None) -> str:
     """SQL for an ISO 8601 string of ``col`` in zone ``tz`` (a column or NULL → UTC), with offset."""
-    if tz is None:
-        return f"strftime({col}, '%Y-%m-%dT%H:%M:%S') || '+00:00'"
-    zone = f"coalesce({tz}, 'UTC')"
-    local = f"timezone({zone}, {col})"
-    off = f"(epoch({local}::TIMESTAMP) - epoch({col}))::BIGINT"
-    return (
-        f"CASE WHEN {col} IS NULL THEN NULL ELSE strftime({local}, '%Y-%m-%dT%H:%M:%S') || "
-        f"CASE WHEN {off} < 0 THEN '-' ELSE '+' END || "
-        f"lpad((abs({off}) // 3600)::VARCHAR, 2, '0') || ':' || lpad(((abs({off}) % 3600) // 60)::VARCHAR, 2, '0') END"
-    )
+    from mobco2.export.csvout import local_iso_sql
+
+    return local_iso_sql(col, tz)
 
 
 def select_sql(
