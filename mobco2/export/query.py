@@ -54,8 +54,8 @@ class Method:
 
 def configured_method() -> Method:
     """The factor set and scope from settings (what ``mobco2 segment`` stored legs with)."""
-    from mobco2.emissions.profile import method_from_config
     from mobco2.emissions.factors import load_factor_set
+    from mobco2.emissions.profile import method_from_config
 
     m = method_from_config()
     fs = load_factor_set(m["factors"])
