@@ -27,7 +27,8 @@ h1 { font-size: 1.1rem; font-weight: 600; color: var(--muted); margin: 0; letter
 section { background: var(--bg); border: 1px solid var(--line); border-radius: 12px; padding: 16px 20px;
   margin: 16px 0; }
 h2 { font-size: 1.2rem; margin: 0 0 12px; }
-.pair { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 20px; align-items: start; }
+.pair { display: grid; grid-template-columns: minmax(0, 5fr) minmax(0, 4fr); gap: 20px; align-items: start; }
+.pair table { font-size: .9rem; }
 @media (max-width: 800px) { .pair { grid-template-columns: 1fr; } .headline { font-size: 2.4rem; } }
 figure { margin: 0; }
 .maps { display: grid; gap: 20px; }

@@ -57,13 +57,17 @@ def _user_sql(alias: str, user_id: str | None) -> tuple[str, list[Any]]:
 
 @dataclass
 class ReportData:
-    """The window's legs (an in-memory DuckDB table ``legs``) and the period's coverage."""
+    """The period's legs (an in-memory DuckDB table ``legs``), monthly sums over the whole window,
+    and the period's coverage."""
 
     store: Any
     mem: duckdb.DuckDBPyConnection
     user_id: str | None
     zone_name: str
     coverage: Coverage
+    period: Period
+    monthly: dict[str, dict[str, Any]]
+    """Per local month of the window: km, co2e_kg, legs, trips and co2e_by_mode_kg."""
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def _rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -76,6 +80,15 @@ class ReportData:
         return "local_day >= ? AND local_day < ?", [period.start, period.end]
 
     def totals(self, period: Period) -> dict[str, Any]:
+        """Every total of the report's own period; km, co2e_kg, legs and trips of another."""
+        if period != self.period:
+            months = [self.monthly.get(k, {}) for k in _month_keys(period)]
+            return {m: sum(x.get(m, 0) for x in months) for m in ("km", "co2e_kg", "legs", "trips")}
+        if "totals" not in self._cache:
+            self._cache["totals"] = self._totals(period)
+        return dict(self._cache["totals"])
+
+    def _totals(self, period: Period) -> dict[str, Any]:
         where, params = self._in(period)
         row = self._rows(f"""
             SELECT coalesce(sum(distance_m), 0) / 1000 AS km, count(*) AS legs,
@@ -136,11 +149,12 @@ class ReportData:
         return self._bars("strftime(local_day, '%Y-%m-%d')", keys, period)
 
     def month_bars(self, period: Period) -> list[Bar]:
-        keys, m = [], period.start
-        while m < period.end:
-            keys.append(f"{m:%Y-%m}")
-            m = add_months(m, 1)
-        return self._bars("strftime(local_day, '%Y-%m')", keys, period)
+        out = []
+        for k in _month_keys(period):
+            m = self.monthly.get(k, {})
+            out.append(Bar(k, m.get("km", 0.0), m.get("trips", 0), m.get("co2e_kg", 0.0),
+                           dict(m.get("co2e_by_mode_kg", {}))))
+        return out
 
     def trips(self, period: Period, n: int) -> tuple[list[TripRow], list[TripRow]]:
         where, params = self._in(period)
@@ -228,9 +242,60 @@ def read(store: Any, window: Period, user_id: str | None, fs: Any, method: dict[
             zone_name = "UTC"
         coverage = _coverage(con, period, user_id, zone_name)
     em = leg_emissions(legs, fs, method["scope"], method["profile"], method["baseline"])
-    computed = {"co2e_kg": em.co2e_kg, "low_kg": em.low_kg, "high_kg": em.high_kg, "baseline_kg": em.baseline_kg,
-                "saved_kg": em.saved_kg, "status": em.status}
-    return ReportData(store, _in_memory(legs, computed), user_id, zone_name, coverage)
+    days = legs.column("local_day").cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+    in_period = (days >= (period.start - _EPOCH).days) & (days < (period.end - _EPOCH).days)
+    idx = np.flatnonzero(in_period)
+    computed = {"co2e_kg": em.co2e_kg[idx], "low_kg": em.low_kg[idx], "high_kg": em.high_kg[idx],
+                "baseline_kg": em.baseline_kg[idx], "saved_kg": em.saved_kg[idx], "status": em.status[idx]}
+    # only the period's legs go to DuckDB; the trend and the comparisons need monthly sums only
+    mem = _in_memory(legs.take(pa.array(idx)), computed)
+    return ReportData(store, mem, user_id, zone_name, coverage, period, _monthly(legs, days, em.co2e_kg))
+
+
+_EPOCH = date(1970, 1, 1)
+
+
+def _month_keys(period: Period) -> list[str]:
+    keys, m = [], period.start
+    while m < period.end:
+        keys.append(f"{m.year:04d}-{m.month:02d}")
+        m = add_months(m, 1)
+    return keys
+
+
+def _monthly(legs: pa.Table, days: np.ndarray, co2e_kg: np.ndarray) -> dict[str, dict[str, Any]]:
+    """km, kgCO2e (legs with a factor), legs, distinct trips and kgCO2e by mode per local month."""
+    from mobco2.emissions.compute import column_codes
+
+    if not len(days):
+        return {}
+    month = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    lo = int(month.min())
+    code = month - lo
+    n = int(code.max()) + 1
+    km = np.nan_to_num(legs.column("distance_m").to_numpy(zero_copy_only=False).astype(np.float64)) / 1000
+    kg = np.nan_to_num(np.asarray(co2e_kg, dtype=np.float64))
+    user, _ = column_codes(legs, "user_id")
+    trip, trip_names = column_codes(legs, "trip_id")
+    key = (user + 1) * (len(trip_names) + 2) + trip + 1
+    pairs = np.unique(code * (int(key.max()) + 1) + key)
+    trips = np.bincount(pairs // (int(key.max()) + 1), minlength=n)
+    mode, modes = column_codes(legs, "mode")
+    by_mode = np.bincount(code * (len(modes) + 1) + mode + 1, weights=kg, minlength=n * (len(modes) + 1))
+    sums = {"km": np.bincount(code, weights=km, minlength=n), "co2e_kg": np.bincount(code, weights=kg, minlength=n),
+            "legs": np.bincount(code, minlength=n)}
+    out = {}
+    for c in range(n):
+        if not sums["legs"][c]:
+            continue
+        k = lo + c
+        row = by_mode[c * (len(modes) + 1):(c + 1) * (len(modes) + 1)]
+        out[f"{1970 + k // 12:04d}-{k % 12 + 1:02d}"] = {
+            "km": float(sums["km"][c]), "co2e_kg": float(sums["co2e_kg"][c]), "legs": int(sums["legs"][c]),
+            "trips": int(trips[c]),
+            "co2e_by_mode_kg": {(modes[j - 1] if j else "unknown"): float(v) for j, v in enumerate(row) if v > 0},
+        }
+    return out
 
 
 _MEM_TYPES = {"user_id": "VARCHAR", "trip_id": "VARCHAR", "leg_id": "VARCHAR", "mode": "VARCHAR",
@@ -276,13 +341,16 @@ def _main_zone(legs: pa.Table, period: Period) -> str | None:
 def _coverage(con: duckdb.DuckDBPyConnection, period: Period, user_id: str | None, zone_name: str) -> Coverage:
     """Days of the period with at least one recorded point, in ``zone_name``, up to the store's last day."""
     user_where, user_params = _user_sql("p", user_id)
-    last = con.sql(f"SELECT max(timezone(?, p.ts))::DATE FROM points p WHERE p.ts IS NOT NULL{user_where}",
+    # the zone conversion runs on a few values, not on every point: the last time, and the distinct
+    # quarter-hours (every zone's offset is a whole number of them)
+    last = con.sql(f"SELECT timezone(?, max(p.ts))::DATE FROM points p WHERE p.ts IS NOT NULL{user_where}",
                    params=[zone_name, *user_params]).fetchall()[0][0]
     days = {r[0] for r in con.sql(
-        f"SELECT DISTINCT timezone(?, p.ts)::DATE FROM points p WHERE p.ts >= ? AND p.ts < ?{user_where}",
+        f"SELECT DISTINCT timezone(?, q)::DATE FROM (SELECT DISTINCT time_bucket(INTERVAL 15 MINUTES, p.ts) AS q "
+        f"FROM points p WHERE p.ts >= ? AND p.ts < ?{user_where})",
         params=[zone_name, _utc(period.start, -1), _utc(period.end, 1), *user_params]).fetchall()}
     days = {d for d in days if period.start <= d < period.end}
-    end = period.end if last is None else min(period.end, max(period.start, last + timedelta(days=1)))
+    end = period.start if last is None else min(period.end, max(period.start, last + timedelta(days=1)))
     n = (end - period.start).days
     return Coverage(
         time_zone=zone_name,

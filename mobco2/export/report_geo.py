@@ -42,7 +42,7 @@ class Geometry:
 def read_geometry(store: Any, legs: pa.Table, period: Period, user_id: str | None, zones: Any) -> Geometry:
     """Points along each of ``legs`` (thinned to at most :data:`MAX_POINTS_PER_LEG`) and the stays
     that overlap the legs' time span, privacy zones applied."""
-    from mobco2.privacy import apply, zones_from_config
+    from mobco2.privacy import zones_from_config
 
     zone_list = zones_from_config(list(zones or []))
     geo = Geometry()
@@ -90,7 +90,7 @@ def read_geometry(store: Any, legs: pa.Table, period: Period, user_id: str | Non
         lon = np.concatenate([lon, np.ravel([[ends[1][i], ends[3][i]] for i in extra])])
         order = np.argsort(k, kind="stable")
         k, lat, lon = k[order], lat[order], lon[order]
-    keep, lat, lon = apply(lat, lon, zone_list)
+    keep, lat, lon = _apply(lat, lon, zone_list)
     geo.hidden_points = int((~keep).sum())
     # a new piece starts at each leg and after each dropped point
     cut = np.r_[True, (k[1:] != k[:-1]) | ~keep[:-1]]
@@ -105,7 +105,19 @@ def read_geometry(store: Any, legs: pa.Table, period: Period, user_id: str | Non
                 geo.lines.append(Line(modes[int(k[a])] or "unknown", lat[a:b], lon[a:b]))
     s_lat = stays.column("lat").to_numpy().astype(np.float64)
     s_lon = stays.column("lon").to_numpy().astype(np.float64)
-    s_keep, s_lat, s_lon = apply(s_lat, s_lon, zone_list)
+    s_keep, s_lat, s_lon = _apply(s_lat, s_lon, zone_list)
     geo.stay_lat, geo.stay_lon = s_lat[s_keep], s_lon[s_keep]
     geo.hidden_points += int((~s_keep).sum())
     return geo
+
+
+def _apply(lat: np.ndarray, lon: np.ndarray, zones: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`mobco2.privacy.apply`, then also hiding a blurred point whose cell centre falls in a
+    drop zone: nothing is drawn inside a drop zone, not even another zone's cell."""
+    from mobco2.privacy import apply, zone_index
+
+    keep, lat_out, lon_out = apply(lat, lon, zones)
+    drop = [i for i, z in enumerate(zones) if z.action == "drop"]
+    if drop and keep.any():
+        keep &= ~np.isin(zone_index(lat_out, lon_out, zones), drop)
+    return keep, lat_out, lon_out

@@ -27,12 +27,23 @@ def _nice(length_m: float) -> float:
     return max(s * k for s in (1, 2, 5) if s * k <= length_m)
 
 
-def _path(x: np.ndarray, y: np.ndarray) -> str:
-    # one decimal of a pixel, consecutive duplicates dropped: small files, identical bytes
-    xr, yr = np.round(x, 1), np.round(y, 1)
-    keep = np.r_[True, (xr[1:] != xr[:-1]) | (yr[1:] != yr[:-1])]
-    pts = [f"{a:.1f},{b:.1f}" for a, b in zip(xr[keep], yr[keep], strict=True)]
-    return " ".join(pts)
+def _path(x: np.ndarray, y: np.ndarray, min_px: float = 1.2) -> str:
+    """SVG points of a line, keeping a point only once it is ``min_px`` from the last one kept (and
+    always the last): what the eye cannot see is not written, and the same data gives the same bytes."""
+    keep = [0]
+    lx, ly = float(x[0]), float(y[0])
+    for i in range(1, len(x) - 1):
+        xi, yi = float(x[i]), float(y[i])
+        if abs(xi - lx) + abs(yi - ly) >= min_px:
+            keep.append(i)
+            lx, ly = xi, yi
+    if len(x) > 1:
+        keep.append(len(x) - 1)
+    return " ".join(f"{x[i]:.1f},{y[i]:.1f}" for i in keep)
+
+
+def _visible(x: np.ndarray, y: np.ndarray) -> bool:
+    return bool(x.max() >= 0 and x.min() <= WIDTH and y.max() >= 0 and y.min() <= HEIGHT)
 
 
 def _empty(title: str, uid: str) -> str:
@@ -110,7 +121,8 @@ def draw(geo: Any, extent: tuple[float, float, float, float], title: str, uid: s
                    f"<title>{escape(w.mode_name(mode))}</title>")
         for ln in pieces:
             x, y = project(ln.lat, ln.lon)
-            out.append(f'<polyline points="{_path(x, y)}"/>')
+            if _visible(x, y):
+                out.append(f'<polyline points="{_path(x, y)}"/>')
         out.append("</g>")
     out.append("</g>")
     if len(geo.stay_lat):

@@ -95,7 +95,8 @@ def test_biggest_trips_equal_sql(doc, demo_store):
 
 
 def test_low_confidence_legs_and_coverage_equal_sql(doc, demo_store):
-    (row,) = sql(demo_store, "count(*) AS n", "AND (mode = 'unknown' OR (mode_source = 'inferred' AND mode_conf < 0.6))")
+    (row,) = sql(demo_store, "count(*) AS n",
+                 "AND (mode = 'unknown' OR (mode_source = 'inferred' AND mode_conf < 0.6))")
     low = doc["low_confidence"]
     assert low["legs"] == row["n"] > 0
     assert all(item["command"].startswith(f"mobco2 trips label {item['leg_id']} --mode") for item in low["listed"])
@@ -147,7 +148,7 @@ def test_any_month_parses_and_names_itself(y, m):
     assert p.label == f"{y:04d}-{m:02d}" and p.start.day == 1 and 28 <= p.days <= 31
 
 
-@given(st.text(max_size=12).filter(lambda s: not s.strip() == "last") | st.just("٢٠٢٥-٠٩"))
+@given(st.text(max_size=12).filter(lambda s: s.strip() != "last") | st.just("٢٠٢٥-٠٩"))
 def test_a_bad_month_is_a_usage_error_never_a_crash(text):
     import re
 
