@@ -103,7 +103,19 @@ def main(
 
 
 def _register() -> None:
-    from mobco2_cli import demo, emissions, ingest, report, segment, store_cmds, tables_cmds
+    from mobco2_cli import (
+        demo,
+        emissions,
+        export_cmds,
+        fmd,
+        ingest,
+        privacy_cmds,
+        report,
+        segment,
+        store_cmds,
+        tables_cmds,
+        update,
+    )
 
     ingest.register(app)
     store_cmds.register(app)
@@ -112,6 +124,10 @@ def _register() -> None:
     emissions.register(app)
     segment.register(app)
     report.register(app)
+    export_cmds.register(app)
+    privacy_cmds.register(app)
+    fmd.register(app)
+    update.register(app)
 
 
 _register()
