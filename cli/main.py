@@ -103,7 +103,7 @@ def main(
 
 
 def _register() -> None:
-    from mobco2_cli import demo, emissions, ingest, segment, store_cmds, tables_cmds
+    from mobco2_cli import aggregate, demo, emissions, ingest, keys, segment, store_cmds, submit, tables_cmds
 
     ingest.register(app)
     store_cmds.register(app)
@@ -111,6 +111,9 @@ def _register() -> None:
     demo.register(app)
     emissions.register(app)
     segment.register(app)
+    keys.register(app)
+    submit.register(app)
+    aggregate.register(app)
 
 
 _register()
