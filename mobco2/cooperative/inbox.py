@@ -43,6 +43,8 @@ class Inbox:
 
     def _place(self, folder: Path, name: str, data: bytes) -> bool:
         """Write ``data`` as ``folder/name`` unless it exists; True if this call created it."""
+        if (folder / name).exists():  # a replay: no need to write (the link below decides races)
+            return False
         tmp = self.tmp / f"{uuid.uuid4().hex}.tmp"
         try:
             with open(tmp, "wb") as f:

@@ -175,3 +175,28 @@ def test_retries_are_bounded_in_time(flaky):
                                                                            max_total_s=3.0), sleep=waits.append)
     assert e.value.exit_code == 75
     assert sum(waits) <= 3.0 and len(waits) < 50
+
+
+def test_consent_asked_once_then_remembered_and_a_changed_month_is_a_new_revision(participant, tmp_path):
+    from mobco2.cooperative.aggregate import aggregate
+    from mobco2.cooperative.registry import Registry
+    from mobco2.errors import UsageError
+    from mobco2.submit import submit
+    from tests.cooperative.helpers import Participant, register, running
+
+    store = Store(participant)
+    asked = []
+    with pytest.raises(UsageError, match="declined"):
+        submit(store, "2025-09", to="http://127.0.0.1:9/s", ask=lambda url: asked.append(url) or False)
+    keys = load_keys(store.root)
+    registry = register([Participant("me", store.root, keys.pseudonym("me"))], tmp_path / "registry")
+    with running(tmp_path / "inbox", registry) as server:
+        first = submit(store, "2025-09", to=server.url, ask=lambda url: asked.append(url) or True)
+        write_trips_and_legs(store, [leg("t9", "t9a", "2025-09-20T07:00", 30, "train", 50.0)])
+        second = submit(store, "2025-09", to=server.url, ask=None)  # no terminal now: consent is on record
+        third = submit(store, "2025-09", to=server.url, ask=None)
+    assert asked == ["http://127.0.0.1:9/s", server.url]
+    assert (first.answer.status, second.answer.status, third.answer.status) == (201, 201, 200)
+    assert (first.document["revision"], second.document["revision"], third.document["revision"]) == (1, 2, 2)
+    agg = aggregate([tmp_path / "inbox"], Registry.load(registry), k=1)
+    assert {c["mode"] for c in agg.cells} == {"car", "bike", "train"} and agg.meta["superseded"] == 1
