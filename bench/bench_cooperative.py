@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._util import machine, table
 
 _CLIENT = r"""
-import json, os, sys, time, httpx
+import hashlib, json, os, sys, time, httpx
 url, method, path = sys.argv[1], sys.argv[2], sys.argv[3]
 bodies = json.load(open(path)) if path != "-" else None
 n = int(sys.argv[4])
@@ -44,7 +44,7 @@ with httpx.Client(timeout=120) as c:
             r = c.get(url)
         else:
             b = bodies[i].encode()
-            r = c.post(url, content=b, headers={"Idempotency-Key": str(hash(b))})
+            r = c.post(url, content=b, headers={"Idempotency-Key": hashlib.sha256(b).hexdigest()})
         lat.append(time.perf_counter() - t0)
         codes[r.status_code] = codes.get(r.status_code, 0) + 1
 end = time.time()
