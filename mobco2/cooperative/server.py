@@ -49,6 +49,7 @@ class RegistryCache:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._stamp = self._mtimes()
+        self._checked = time.monotonic()
         self.registry = Registry.load(self.path)
 
     def _mtimes(self) -> tuple[int, ...]:
@@ -56,6 +57,10 @@ class RegistryCache:
         return tuple(p.stat().st_mtime_ns for p in paths)
 
     def current(self) -> Registry:
+        now = time.monotonic()
+        if now - self._checked < 1.0:  # a stat per file per second at most, not per request
+            return self.registry
+        self._checked = now
         stamp = self._mtimes()
         if stamp != self._stamp:
             with self._lock:
@@ -96,6 +101,10 @@ def create_app(directory: str | Path, registry: str | Path, *, max_body_bytes: i
     from starlette.concurrency import run_in_threadpool
     from starlette.routing import Route
 
+    if max_body_bytes < 1:
+        from mobco2.errors import UsageError
+
+        raise UsageError(f"--max-body-bytes {max_body_bytes} must be positive")
     inbox = Inbox(directory)
     keys = RegistryCache(registry)
 

@@ -158,3 +158,18 @@ def test_concurrent_senders_lose_nothing_and_double_nothing(tmp_path):
     assert on_disk == expected
     for p in (server.inbox / "documents").glob("*.json"):
         assert hashlib.sha256(p.read_bytes()).hexdigest() == p.stem  # whole, canonical
+
+
+def test_a_participant_registered_while_serving_is_accepted_without_a_restart(tmp_path):
+    pairs = key_pairs(2)
+    registry_csv(pairs[:1], tmp_path / "registry.csv")
+    with running(tmp_path / "inbox", tmp_path / "registry.csv") as server:
+        doc = signed_doc(pairs[1][1], pairs[1][0])
+        assert post(server, canonical(doc)).status_code == 401
+        registry_csv(pairs, tmp_path / "registry.csv")
+        for _ in range(100):  # the registry is looked at again within a second
+            r = post(server, canonical(doc))
+            if r.status_code != 401:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 201
