@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from mobco2_cli.common import render, say, stderr
+from mobco2_cli.common import say, stderr
 
 
 class _DefaultRun(TyperGroup):
@@ -67,8 +67,9 @@ def run_cmd(
     say(f"{m['accepted']} document(s) verified, {m['rejected']} rejected, {m['duplicates']} duplicate(s), "
         f"{m['superseded']} superseded; {len(agg.cells)} cell(s) published, {m['suppressed_cells']} suppressed "
         f"(k={k})")
-    if agg.rejections:
-        render(agg.rejections, "table", title="rejected", out=stderr.file)
+    for r in agg.rejections:  # one whole line each, whatever the terminal's width
+        stderr.print(f"rejected {r['file']}: {r['rejection']}: {r['reason']}", highlight=False, markup=False,
+                     soft_wrap=True)
 
 
 @aggregate_app.command("serve")
