@@ -104,15 +104,18 @@ def main(
 
 def _register() -> None:
     from mobco2_cli import (
+        aggregate,
         demo,
         emissions,
         export_cmds,
         fmd,
         ingest,
+        keys,
         privacy_cmds,
         report,
         segment,
         store_cmds,
+        submit,
         tables_cmds,
         update,
     )
@@ -128,6 +131,9 @@ def _register() -> None:
     privacy_cmds.register(app)
     fmd.register(app)
     update.register(app)
+    keys.register(app)
+    submit.register(app)
+    aggregate.register(app)
 
 
 _register()
