@@ -73,6 +73,9 @@ from mobco2.schema import TS
 FORMAT = "gpx"
 DESCRIPTION = "GPX 1.0/1.1 tracks, routes and waypoints (Garmin, Strava, OsmAnd, GPSLogger, Arc…)"
 
+SMALL_FILE_BYTES = 32 * 1024
+"""A GPX file smaller than this is read by the expat handlers alone (a folder of one-point files)."""
+
 _SNIFF = re.compile(
     rb"\A(?:<\?[^>]*\?>\s*|<!--.*?-->\s*|<!DOCTYPE(?:[^\[>]|\[.*?\])*>\s*)*<(?:[A-Za-z_][\w.-]*:)?gpx[\s/>]",
     re.S,
@@ -92,6 +95,8 @@ def parse(source: Source, ctx: ParseContext, *, chunk_bytes: int | None = None,
 
     ``chunk_bytes`` and ``fast=False`` (expat handlers only) exist for tests and benchmarks.
     """
+    if source.size is not None and source.size < SMALL_FILE_BYTES:
+        fast = False  # the tokenizer's numpy set-up costs more than expat's handlers on a tiny file
     reader = XmlReader(source, ctx) if chunk_bytes is None else XmlReader(source, ctx, chunk_bytes)
     parser = guarded_expat(reader)
     parser.buffer_text = True

@@ -368,7 +368,7 @@ def _write_points(
     if dry_run:
         result.added = w.con.execute(f"SELECT count(*) FROM ({new_sql})").fetchall()[0][0]
     elif in_memory and not overlap:  # nothing to compare with: the staged table as it is
-        result.added = w.append("points", _with_constants(points.arrow(), constants))
+        result.added = w.append("points", points_with_constants(points.arrow(), constants))
     elif in_memory:  # Arrow out, pyarrow writes the partitions: a third of the CPU of DuckDB's COPY
         result.added = w.append("points", w.con.sql(new_sql).to_arrow_table())
     else:  # low memory: DuckDB streams from the spool to the partitions
@@ -376,7 +376,7 @@ def _write_points(
     result.duplicate = total - result.added
 
 
-def _with_constants(table: pa.Table, constants: dict[str, str]) -> pa.Table:
+def points_with_constants(table: pa.Table, constants: dict[str, str]) -> pa.Table:
     """``table`` with a column per constant (one dictionary entry repeated, not n Python strings)."""
     zeros = pa.array(np.zeros(table.num_rows, dtype=np.int32))
     for name, value in constants.items():
