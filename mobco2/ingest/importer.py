@@ -47,11 +47,18 @@ LOW_MEMORY_DUCKDB = "64MB"
 
 
 class Progress(Protocol):
-    """What the importer reports while it works; the CLI draws it with rich, on a TTY only."""
+    """What the importer reports while it works; the CLI draws it with rich, on a TTY only.
 
+    ``plan`` comes first (every file and their bytes, as far as known), ``start``/``advance``/
+    ``finish`` frame the parse of one file, and ``file_done`` follows every file, whatever
+    became of it.
+    """
+
+    def plan(self, files: int, total_bytes: int) -> None: ...
     def start(self, name: str, total_bytes: int | None) -> None: ...
     def advance(self, done_bytes: int) -> None: ...
     def finish(self) -> None: ...
+    def file_done(self, nbytes: int | None) -> None: ...
 
 
 @dataclass
@@ -88,6 +95,26 @@ class ImportSummary:
         codes = [f.exit_code for f in self.files if f.exit_code]
         return max(codes) if codes else EXIT_OK
 
+    def by_format(self) -> dict[str, Counter[str]]:
+        """Per format (``?`` when not recognised): files by status, and points and records counted."""
+        out: dict[str, Counter[str]] = {}
+        for f in self.files:
+            c = out.setdefault(f.format or "?", Counter())
+            c[f.status] += 1
+            c["points added"] += f.added
+            c["points rejected"] += f.rejected
+            c["records skipped"] += f.skipped
+        return out
+
+    def format_line(self) -> str | None:
+        """Skipped, failed and rejected per format, when any (``gpx: 2 failed, 3 points rejected``)."""
+        parts = []
+        for fmt, c in sorted(self.by_format().items()):
+            counts = [f"{c[k]} {k}" for k in ("failed", "skipped", "points rejected", "records skipped") if c[k]]
+            if counts:
+                parts.append(f"{fmt}: " + ", ".join(counts))
+        return "; ".join(parts) or None
+
     def line(self) -> str:
         """The one-line count every import ends with."""
         n = Counter(f.status for f in self.files)
@@ -100,6 +127,8 @@ class ImportSummary:
             f"; points: {self.total('added')} added, {self.total('duplicate')} duplicate, "
             f"{self.total('rejected')} rejected"
         )
+        if skipped := self.total("skipped"):
+            text += f"; {skipped} records skipped"
         seg, vis, lab = self.total("segments_added"), self.total("visits_added"), self.total("labels_added")
         if seg or vis or lab:
             text += f"; {seg} source segments, {vis} visits, {lab} labels added"
@@ -260,12 +289,16 @@ def import_paths(
             w.con.execute("SET threads = 1")
             w.con.execute("SET preserve_insertion_order = false")  # lets COPY stream instead of buffer
         batch = None if dry_run else FileBatch(w, on_file)
+        if progress is not None:
+            progress.plan(len(candidates), sum(c.source.size or 0 for c in candidates))
         for cand in candidates:
             result = _import_one(
                 w, cand, user, forced_module, force, dry_run, allow_rejects, low_memory, options or {}, progress,
                 batch,
             )
             results.append(result)
+            if progress is not None:
+                progress.file_done(cand.source.size)
             if batch is not None and batch.holds(result):
                 if batch.full():
                     batch.flush()
