@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from mobco2.errors import Mobco2Error
-from mobco2.ingest.staging import natural_keys, points_with_constants
+from mobco2.ingest.staging import natural_keys
 
 if TYPE_CHECKING:
     from mobco2.ingest.importer import FileResult
@@ -94,6 +94,7 @@ class _Held:
     result: FileResult
     points: pa.Table | None
     journal: list[object]
+    constants: tuple[str, str, str]  # user_id, import_id, source_format of every point
 
 
 class FileBatch:
@@ -155,14 +156,13 @@ class FileBatch:
             if not new.all():
                 table, ts, lat, lon = table.filter(pa.array(new)), ts[new], lat[new], lon[new]
             index.add(ts, lat, lon)
-            constants = {"user_id": user, "import_id": staged.import_id, "source_format": result.format or ""}
-            points = points_with_constants(table, constants)
+            points = table  # the constant columns are added to the whole batch at once
             result.added = table.num_rows
             staged.points.close()
         result.duplicate = staged.points.rows - result.added
         journal[6], journal[7] = result.added, result.duplicate
         result.status = "imported"
-        self._held.append(_Held(result, points, journal))
+        self._held.append(_Held(result, points, journal, (user, staged.import_id, result.format or "")))
         self._digests[(digest, user)] = staged.import_id
         self._points += result.added
 
@@ -210,9 +210,9 @@ class FileBatch:
             return
         w = self._w
         try:
-            tables = [h.points for h in held if h.points is not None]
-            if tables:
-                w.append("points", pa.concat_tables(tables))
+            with_points = [h for h in held if h.points is not None and h.points.num_rows]
+            if with_points:
+                w.append("points", _with_constants(with_points))
             rows = pa.Table.from_pylist([dict(zip(_JOURNAL_COLUMNS, h.journal, strict=True)) for h in held])
             w.con.register("__new_imports", rows)
             try:
@@ -238,6 +238,20 @@ class FileBatch:
             if self._on_file is not None:
                 for h in held:
                     self._on_file(h.result)
+
+
+def _with_constants(held: list[_Held]) -> pa.Table:
+    """The held points in one table, each file's user, import id and format as dictionary columns."""
+    table = pa.concat_tables([h.points for h in held])  # type: ignore[misc]
+    counts = np.array([h.points.num_rows for h in held])  # type: ignore[union-attr]
+    for i, name in enumerate(("user_id", "import_id", "source_format")):
+        values = [h.constants[i] for h in held]
+        distinct = sorted(set(values))
+        code = {v: k for k, v in enumerate(distinct)}
+        indices = np.repeat(np.array([code[v] for v in values], dtype=np.int32), counts)
+        column = pa.DictionaryArray.from_arrays(pa.array(indices), pa.array(distinct, pa.string()))
+        table = table.append_column(name, column.cast(pa.string()))
+    return table
 
 
 JOURNAL_INSERT = "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -299,6 +299,9 @@ _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"  # what Arrow's cast accept
 
 def _numbers(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decimal text → (float64 values with NaN where absent or bad, present mask, bad mask)."""
+    if text.null_count == len(text):  # an optional field no point has: nothing to convert
+        absent = np.zeros(len(text), dtype=bool)
+        return np.full(len(text), np.nan), absent, absent.copy()
     text = pc.utf8_trim_whitespace(text)
     text = pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
     try:

@@ -153,6 +153,8 @@ def _sanitise(points: pa.Table) -> pa.Table:
     for name, (lo, hi) in _RANGES.items():
         if name in points.column_names:
             col = points.column(name)
+            if col.null_count == len(col):
+                continue
             values = _floats(col)
             with np.errstate(invalid="ignore"):
                 bad = ~((values >= lo) & (values <= hi))  # NaN and null too
