@@ -27,7 +27,6 @@ import numpy as np
 import pyarrow as pa
 
 from mobco2.errors import Mobco2Error
-from mobco2.ingest.staging import natural_keys
 
 if TYPE_CHECKING:
     from mobco2.ingest.importer import FileResult
@@ -150,7 +149,7 @@ class FileBatch:
         result.added = 0
         if staged.points.rows:
             table = staged.points.arrow()
-            ts, lat, lon = natural_keys(table)
+            ts, lat, lon = staged.points.keys()
             index = self._index(user, staged.points.months)
             new = ~index.contains(ts, lat, lon)
             if not new.all():

@@ -204,6 +204,7 @@ class StagedPoints:
         self._path: Path | None = None
         self._registered = False
         self._data: pa.Table | None = None
+        self._data_keys: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def add(self, table: pa.Table) -> None:
         self.rows += table.num_rows
@@ -234,10 +235,18 @@ class StagedPoints:
         if self._data is None:
             data = pa.concat_tables(self._tables)
             self._tables = []
-            first = first_occurrences(*(np.concatenate(k) for k in zip(*self._keys, strict=True)))
+            keys = tuple(np.concatenate(k) for k in zip(*self._keys, strict=True))
+            first = first_occurrences(*keys)
             self._keys = []
             self._data = data if first is None else data.filter(first)
+            self._data_keys = keys if first is None else tuple(k[first] for k in keys)
         return self._data
+
+    def keys(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`natural_keys` of :meth:`arrow`'s rows (computed once, as they were staged)."""
+        self.arrow()
+        assert self._data_keys is not None
+        return self._data_keys
 
     def relation(self) -> str | None:
         """SQL for the rows to write (first occurrence of each key), on the writer's connection."""
@@ -267,7 +276,7 @@ class StagedPoints:
         return self._low
 
     def close(self) -> None:
-        self._data = None
+        self._data = self._data_keys = None
         if self._registered:
             self._w.con.unregister("__new_points")
             self._registered = False
