@@ -76,13 +76,14 @@ def test_import_runs_without_pandas_or_any_heavy_module(tmp_path):
     assert loaded("--store", str(tmp_path / "s"), "-q", "import", str(folder), "--user", "me") == []
 
 
-def test_segment_and_footprint_load_nothing_beyond_pandas(tmp_path):
+def test_footprint_runs_without_pandas_and_segment_loads_nothing_beyond_it(tmp_path):
     store = str(tmp_path / "s")
     loaded("--store", store, "-q", "import", str(write_gpx(tmp_path / "a.gpx", walk(200))), "--user", "me")
-    allowed = {"pandas"}  # the segmentation and footprint kernels still use pandas in places
+    allowed = {"pandas"}  # the segmentation kernels (mobco2/segment) still use pandas in places
     assert set(loaded("--store", store, "-q", "segment")) <= allowed
-    assert set(loaded("--store", store, "footprint", "--by", "month")) <= allowed
-    assert set(loaded("--store", store, "-q", "segment")) <= allowed  # nothing to do: still light
+    assert loaded("--store", store, "footprint", "--by", "month") == []
+    assert loaded("--store", store, "footprint", "--by", "mode", "--json") == []
+    assert set(loaded("--store", store, "-q", "segment")) <= allowed
 
 
 def test_lazy_pandas_leaves_pyarrow_working_with_pandas(tmp_path):
