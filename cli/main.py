@@ -66,14 +66,13 @@ class Mobco2Group(TyperGroup):
         import importlib
 
         module = importlib.import_module(f"mobco2_cli.{module_name}")
-        sub = typer.Typer(**_SETTINGS)
+        sub = typer.Typer(add_completion=False, **_SETTINGS)
         module.register(sub)
         for name, command in typer.main.get_group(sub).commands.items():
             self.add_command(command, name)
 
 
 _SETTINGS: dict = {
-    "add_completion": False,
     "pretty_exceptions_enable": False,
     "rich_markup_mode": None,
     "context_settings": {"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -82,6 +81,7 @@ app = typer.Typer(
     name="mobco2",
     cls=Mobco2Group,
     no_args_is_help=True,
+    add_completion=True,
     **_SETTINGS,
     help="""Personal mobility carbon accounting from your own location history, on your machine.
 
