@@ -8,12 +8,16 @@ import traceback
 from pathlib import Path
 from typing import Annotated
 
-import typer
-from typer.core import TyperGroup
+from mobco2_cli import lazy_pandas
 
-from mobco2 import __version__
-from mobco2.errors import EXIT_FAILURE, Mobco2Error
-from mobco2_cli.common import STATE, stderr
+lazy_pandas.install()  # before anything can import pyarrow
+
+import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
+
+from mobco2 import __version__  # noqa: E402
+from mobco2.errors import EXIT_FAILURE, Mobco2Error  # noqa: E402
+from mobco2_cli.common import STATE, stderr  # noqa: E402
 
 
 class Mobco2Group(TyperGroup):
@@ -50,17 +54,35 @@ class Mobco2Group(TyperGroup):
             ctx.exit(EXIT_FAILURE)
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
-        return sorted(super().list_commands(ctx))
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: typer.Context, cmd_name: str):  # type: ignore[no-untyped-def]
+        """A command's module is imported when that command is asked for, not before."""
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self._load(COMMANDS[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def _load(self, module_name: str) -> None:
+        import importlib
+
+        module = importlib.import_module(f"mobco2_cli.{module_name}")
+        sub = typer.Typer(add_completion=False, **_SETTINGS)
+        module.register(sub)
+        for name, command in typer.main.get_group(sub).commands.items():
+            self.add_command(command, name)
 
 
+_SETTINGS: dict = {
+    "pretty_exceptions_enable": False,
+    "rich_markup_mode": None,
+    "context_settings": {"help_option_names": ["-h", "--help"], "max_content_width": 100},
+}
 app = typer.Typer(
     name="mobco2",
     cls=Mobco2Group,
     no_args_is_help=True,
     add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    **_SETTINGS,
     help="""Personal mobility carbon accounting from your own location history, on your machine.
 
 Import exports (Google Takeout and Timeline, GPX, TraceMob/e-mission, OwnTracks, GeoJSON, KML,
@@ -102,38 +124,35 @@ def main(
     STATE.verbose = verbose
 
 
-def _register() -> None:
-    from mobco2_cli import (
-        aggregate,
-        demo,
-        emissions,
-        export_cmds,
-        fmd,
-        ingest,
-        keys,
-        privacy_cmds,
-        report,
-        segment,
-        store_cmds,
-        submit,
-        tables_cmds,
-        update,
-    )
+COMMANDS: dict[str, str] = {}
+"""Command name → the module of ``mobco2_cli`` whose ``register(app)`` adds it."""
 
-    ingest.register(app)
-    store_cmds.register(app)
-    tables_cmds.register(app)
-    demo.register(app)
-    emissions.register(app)
-    segment.register(app)
-    report.register(app)
-    export_cmds.register(app)
-    privacy_cmds.register(app)
-    fmd.register(app)
-    update.register(app)
-    keys.register(app)
-    submit.register(app)
-    aggregate.register(app)
+
+def _lazy(module: str, *names: str) -> None:
+    for name in names:
+        COMMANDS[name] = module
+
+
+def _register() -> None:
+    """One line per module of commands: the module, then the commands its ``register`` adds.
+
+    Only the module of the command being run is imported (``--help`` reads them all);
+    tests/cli/test_imports.py checks that no command path pays for a module it does not use.
+    """
+    _lazy("ingest", "import")
+    _lazy("store_cmds", "sql", "store", "config")
+    _lazy("tables_cmds", "trips")
+    _lazy("export_cmds", "export")
+    _lazy("demo", "demo")
+    _lazy("emissions", "footprint", "factors")
+    _lazy("segment", "segment")
+    _lazy("report", "report")
+    _lazy("privacy_cmds", "privacy")
+    _lazy("fmd", "fmd")
+    _lazy("update", "update")
+    _lazy("keys", "keys")
+    _lazy("submit", "submit")
+    _lazy("aggregate", "aggregate")
 
 
 _register()

@@ -314,13 +314,16 @@ class Store:
         return self.root / CATALOG
 
     # -- opening -----------------------------------------------------------------------------
-    def _ensure(self) -> None:
+    def _ensure(self, checked: bool = False) -> None:
+        """Create the store or bring its catalog up to date; ``checked``: the caller has looked."""
         if self._ready:
             return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise OutputError(f"cannot create the store at {self.root}: {e.strerror}") from None
+        if not checked and self.catalog_path.exists():
+            return  # the connection about to be opened says whether migrations are due
         if not self.catalog_path.exists() or self._pending_migrations_possible():
             with self._locked(exclusive=True):
                 con = _connect(self.catalog_path, read_only=False)
@@ -339,6 +342,13 @@ class Store:
                     done = {r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()}
                 finally:
                     con.close()
+        except duckdb.Error:
+            return True
+        return any(name not in done for name, _ in MIGRATIONS)
+
+    def _migrations_due(self, con: duckdb.DuckDBPyConnection) -> bool:
+        try:
+            done = {r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()}
         except duckdb.Error:
             return True
         return any(name not in done for name, _ in MIGRATIONS)
@@ -382,13 +392,25 @@ class Store:
             yield self._writer.con
             return
         self._ensure()
-        with self._locked(exclusive=False):
-            con = _connect(self.catalog_path, read_only=True)
+        lock = FileLock(self.root / LOCK, False, self.lock_timeout_s)
+        lock.acquire()
+        try:
+            con = _connect(self.catalog_path, read_only=True) if self.catalog_path.exists() else None
+            if con is None or (not self._ready and self._migrations_due(con)):
+                if con is not None:
+                    con.close()
+                lock.release()  # migrations take the write lock
+                self._ensure(checked=True)
+                lock.acquire()
+                con = _connect(self.catalog_path, read_only=True)
+            self._ready = True
             try:
                 self._refresh_views(con)
                 yield con
             finally:
                 con.close()
+        finally:
+            lock.release()
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[Writer]:
@@ -399,6 +421,9 @@ class Store:
         with self._locked(exclusive=True):
             con = _connect(self.catalog_path, read_only=False)
             try:
+                if not self._ready:
+                    self._migrate(con)  # one connection: the migrations are checked on it
+                    self._ready = True
                 self._recover(con)
                 self._refresh_views(con)
                 w = Writer(self, con)

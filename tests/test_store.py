@@ -219,3 +219,20 @@ def test_check_reports_a_missing_file_and_a_journal_mismatch(tmp_path):
         w.append("points", points(3))
         journal(w, 5)
     assert store2.check() == ["import imp-1: journal says 5 points, store holds 3"]
+
+
+def test_a_command_opens_the_catalog_once(tmp_path, monkeypatch):
+    import mobco2.store as store_module
+
+    Store(tmp_path / "s").info()  # created and migrated
+    opened = []
+    real = store_module.duckdb.connect
+    monkeypatch.setattr(store_module.duckdb, "connect", lambda *a, **k: opened.append(a) or real(*a, **k))
+    fresh = Store(tmp_path / "s")
+    fresh.info()
+    assert len(opened) == 1
+    with Store(tmp_path / "s").writer() as w:
+        w.append("points", points(3))
+        journal(w, 3)
+    assert len(opened) == 2
+    assert Store(tmp_path / "s").check() == []

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:  # a DataFrame is accepted; pandas is not loaded to compute emissions
+    import pandas as pd
 
 from mobco2.emissions.factors import (
     DEFAULT_SET,
@@ -87,6 +89,12 @@ def _float(table: pa.Table, name: str, default: float = np.nan) -> np.ndarray:
     return col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
+def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, distinct values in order of first appearance) of a numeric array, by hashing."""
+    enc = pc.dictionary_encode(pa.array(values))
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_numpy(zero_copy_only=False)
+
+
 def column_codes(table: pa.Table, name: str) -> tuple[np.ndarray, list[str | None]]:
     """Dictionary-encode a string column: (int codes, -1 for null; the distinct values)."""
     if name not in table.column_names:
@@ -142,7 +150,7 @@ class _Resolver:
         occ = np.clip(occupancy, 1, 999)
         key = ((mode_code + 1) * ne + (energy + 1)) * ns + (size + 1)
         key = key * 1000 + occ
-        inverse, uniques = pd.factorize(key, sort=False)
+        inverse, uniques = factorize(key)
         out_u = np.full(len(uniques), none, dtype=np.int64)
         lo_u = np.full(len(uniques), np.nan)
         hi_u = np.full(len(uniques), np.nan)

@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,6 +26,7 @@ from mobco2.emissions.compute import (
     STATUSES,
     LegEmissions,
     column_codes,
+    factorize,
     leg_emissions,
 )
 from mobco2.emissions.factors import DEFAULT_SET, FactorSet, check_scope, load_factor_set
@@ -127,7 +127,7 @@ def read_legs(
         expected = con.sql(f"SELECT count(*) FROM legs l WHERE {' AND '.join(where)}", params=params).fetchall()[0][0]
         if legs.num_rows != expected:  # a trip row stored twice doubled its legs: join one row per trip
             legs = con.sql(select.format(trips=_ONE_ROW_PER_TRIP), params=params).to_arrow_table()
-    code, _ = pd.factorize(legs.column("trip_key").to_numpy(zero_copy_only=False))
+    code, _ = factorize(legs.column("trip_key").to_numpy(zero_copy_only=False))
     return legs.drop_columns(["trip_key"]).append_column("trip_code", pa.array(code.astype(np.int64)))
 
 
@@ -224,8 +224,8 @@ def local_start_us(legs: pa.Table) -> tuple[np.ndarray, int]:
         except (ZoneInfoNotFoundError, ValueError):
             continue
         mask = codes == k
-        stamps = pd.DatetimeIndex(utc_us[mask].astype("datetime64[us]")).tz_localize("UTC")
-        local[mask] = stamps.tz_convert(name).tz_localize(None).as_unit("us").asi8
+        stamps = pa.array(utc_us[mask], pa.timestamp("us", tz=name))
+        local[mask] = pc.local_timestamp(stamps).cast(pa.int64()).to_numpy(zero_copy_only=False)
         converted |= mask
     return local, int((~converted).sum())
 
@@ -313,10 +313,10 @@ def aggregate(
     if "trip_code" in legs.column_names:  # from read_legs
         trip_codes = legs.column("trip_code").to_numpy(zero_copy_only=False)
     else:
-        trip_codes = pd.factorize(_trip_key(legs).to_numpy(zero_copy_only=False))[0]
+        trip_codes = pc.dictionary_encode(_trip_key(legs)).indices.to_numpy(zero_copy_only=False).astype(np.int64)
     n_trips = int(trip_codes.max()) + 1 if len(trip_codes) else 1
     if by == "mode":
-        pairs = pd.unique(codes.astype(np.int64) * n_trips + trip_codes)
+        pairs = np.unique(codes.astype(np.int64) * n_trips + trip_codes)
         trips = np.bincount(pairs // n_trips, minlength=k)
     else:  # every leg of a trip is in the bucket of the trip's start: one bucket per trip
         bucket_of_trip = np.full(n_trips, -1, dtype=np.int64)
@@ -337,7 +337,7 @@ def aggregate(
         rows.sort(key=lambda r: (-r["co2e_kg"], r["mode"]))
     totals: dict[str, Any] = {m: float(sums[m].sum()) for m in sums}
     totals.update({"legs": len(codes), "no_factor_legs": int(no_factor.sum())})
-    totals["trips"] = int(trips.sum()) if by != "mode" else len(pd.unique(trip_codes))
+    totals["trips"] = int(trips.sum()) if by != "mode" else len(np.unique(trip_codes))
     totals = _with_share({m: totals[m] for m in order})
     return rows, totals
 
@@ -349,7 +349,8 @@ def _dense(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, dtype=np.intp), key
     lo, hi = int(key.min()), int(key.max())
     if hi - lo > 4 * len(key) + 1_000_000:
-        return pd.factorize(key, sort=True)
+        uniques, codes = np.unique(key, return_inverse=True)
+        return codes, uniques
     present = np.bincount(key - lo, minlength=hi - lo + 1) > 0
     remap = np.cumsum(present) - 1
     return remap[key - lo], np.flatnonzero(present) + lo

@@ -59,7 +59,6 @@ from typing import Any
 
 import msgspec
 import numpy as np
-import pandas as pd
 
 from mobco2.errors import InputDataError
 from mobco2.ingest.base import HEAD_BYTES, UTF8_BOM, Batch, ParseContext, Source
@@ -222,6 +221,7 @@ def _decode_entries(data: bytes, ctx: ParseContext) -> list[Any]:
 
 
 def _dump(entries: list[Any], ctx: ParseContext) -> Iterator[Batch]:
+    import pandas as pd  # not at import time: detection loads this module for every file
     keys = [e.metadata.key if e is not None and e.metadata is not None and e.data is not None else None
             for e in entries]  # fmt: skip
     codes, names = pd.factorize(pd.Series(keys, dtype=object))

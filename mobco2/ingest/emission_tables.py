@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -105,6 +104,7 @@ def _f32(values: np.ndarray) -> pa.Array:
 
 def _offsets(ts_s: np.ndarray, zones: list[str | None], ctx: ParseContext) -> pa.Array:
     """Minutes east of UTC of each instant in its IANA zone; null where the zone is unknown."""
+    import pandas as pd  # not at import time: detection loads this module for every file
     out = np.full(len(ts_s), np.nan)
     codes, names = pd.factorize(pd.Series(zones, dtype=object))
     in_range = np.abs(ts_s) < 9e9  # pandas' nanosecond clock ends in 2262; the importer refuses such dates
@@ -160,6 +160,7 @@ def _confidences(acts: list[Any]) -> np.ndarray:
 def attach_hints(points: pa.Table, entries: list[Any], idx: np.ndarray, ctx: ParseContext) -> pa.Table:
     """``points`` with ``mode_hint``/``mode_hint_conf`` (0–1) from the latest motion activity at
     ``idx`` no more than :data:`MAX_HINT_AGE_S` seconds before each point."""
+    import pandas as pd  # not at import time: detection loads this module for every file
     n = points.num_rows
     code = np.full(n, -1, np.int32)
     conf = np.full(n, np.nan)

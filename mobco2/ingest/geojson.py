@@ -40,7 +40,6 @@ from typing import Any
 
 import ijson
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from mobco2.errors import InputDataError
@@ -431,6 +430,7 @@ def _time_text(value: Any) -> str | None:
 
 def _measure(values: list[Any], *, negative_unknown: bool) -> pa.Array:
     """Optional numbers (or numeric strings) → float32 with nulls; sources write -1 for unknown."""
+    import pandas as pd  # not at import time: detection loads this module for every file
     nums = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     bad = ~np.isfinite(nums)
     if negative_unknown:

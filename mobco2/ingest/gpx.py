@@ -73,6 +73,9 @@ from mobco2.schema import TS
 FORMAT = "gpx"
 DESCRIPTION = "GPX 1.0/1.1 tracks, routes and waypoints (Garmin, Strava, OsmAnd, GPSLogger, Arc…)"
 
+SMALL_FILE_BYTES = 32 * 1024
+"""A GPX file smaller than this is read by the expat handlers alone (a folder of one-point files)."""
+
 _SNIFF = re.compile(
     rb"\A(?:<\?[^>]*\?>\s*|<!--.*?-->\s*|<!DOCTYPE(?:[^\[>]|\[.*?\])*>\s*)*<(?:[A-Za-z_][\w.-]*:)?gpx[\s/>]",
     re.S,
@@ -92,6 +95,8 @@ def parse(source: Source, ctx: ParseContext, *, chunk_bytes: int | None = None,
 
     ``chunk_bytes`` and ``fast=False`` (expat handlers only) exist for tests and benchmarks.
     """
+    if source.size is not None and source.size < SMALL_FILE_BYTES:
+        fast = False  # the tokenizer's numpy set-up costs more than expat's handlers on a tiny file
     reader = XmlReader(source, ctx) if chunk_bytes is None else XmlReader(source, ctx, chunk_bytes)
     parser = guarded_expat(reader)
     parser.buffer_text = True
@@ -294,6 +299,9 @@ _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"  # what Arrow's cast accept
 
 def _numbers(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decimal text → (float64 values with NaN where absent or bad, present mask, bad mask)."""
+    if text.null_count == len(text):  # an optional field no point has: nothing to convert
+        absent = np.zeros(len(text), dtype=bool)
+        return np.full(len(text), np.nan), absent, absent.copy()
     text = pc.utf8_trim_whitespace(text)
     text = pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
     try:

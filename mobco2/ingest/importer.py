@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import threading
 import uuid
 import zipfile
@@ -21,7 +20,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol
@@ -37,6 +35,7 @@ from mobco2.errors import (
 )
 from mobco2.ingest import detect as detection
 from mobco2.ingest.base import ParseContext, Source
+from mobco2.ingest.batch import JOURNAL_INSERT, FileBatch, journal_row
 from mobco2.ingest.sources import Candidate, expand
 from mobco2.ingest.staging import Staged, StagedPoints, stage_batch, write_staged
 from mobco2.store import Store, Writer, check_user_id
@@ -48,11 +47,18 @@ LOW_MEMORY_DUCKDB = "64MB"
 
 
 class Progress(Protocol):
-    """What the importer reports while it works; the CLI draws it with rich, on a TTY only."""
+    """What the importer reports while it works; the CLI draws it with rich, on a TTY only.
 
+    ``plan`` comes first (every file and their bytes, as far as known), ``start``/``advance``/
+    ``finish`` frame the parse of one file, and ``file_done`` follows every file, whatever
+    became of it.
+    """
+
+    def plan(self, files: int, total_bytes: int) -> None: ...
     def start(self, name: str, total_bytes: int | None) -> None: ...
     def advance(self, done_bytes: int) -> None: ...
     def finish(self) -> None: ...
+    def file_done(self, nbytes: int | None) -> None: ...
 
 
 @dataclass
@@ -89,6 +95,26 @@ class ImportSummary:
         codes = [f.exit_code for f in self.files if f.exit_code]
         return max(codes) if codes else EXIT_OK
 
+    def by_format(self) -> dict[str, Counter[str]]:
+        """Per format (``?`` when not recognised): files by status, and points and records counted."""
+        out: dict[str, Counter[str]] = {}
+        for f in self.files:
+            c = out.setdefault(f.format or "?", Counter())
+            c[f.status] += 1
+            c["points added"] += f.added
+            c["points rejected"] += f.rejected
+            c["records skipped"] += f.skipped
+        return out
+
+    def format_line(self) -> str | None:
+        """Skipped, failed and rejected per format, when any (``gpx: 2 failed, 3 points rejected``)."""
+        parts = []
+        for fmt, c in sorted(self.by_format().items()):
+            counts = [f"{c[k]} {k}" for k in ("failed", "skipped", "points rejected", "records skipped") if c[k]]
+            if counts:
+                parts.append(f"{fmt}: " + ", ".join(counts))
+        return "; ".join(parts) or None
+
     def line(self) -> str:
         """The one-line count every import ends with."""
         n = Counter(f.status for f in self.files)
@@ -101,6 +127,8 @@ class ImportSummary:
             f"; points: {self.total('added')} added, {self.total('duplicate')} duplicate, "
             f"{self.total('rejected')} rejected"
         )
+        if skipped := self.total("skipped"):
+            text += f"; {skipped} records skipped"
         seg, vis, lab = self.total("segments_added"), self.total("visits_added"), self.total("labels_added")
         if seg or vis or lab:
             text += f"; {seg} source segments, {vis} visits, {lab} labels added"
@@ -113,6 +141,8 @@ class ImportSummary:
 def sha256_of(source: Source, chunk: int = 1 << 22) -> str:
     """Hex sha256 of the (decompressed) content, read into one reused buffer."""
     h = hashlib.sha256()
+    if source.size is not None and not source.gzipped:
+        chunk = max(min(chunk, source.size + 1), 1024)  # a small file: no 4 MiB buffer to zero
     buf = bytearray(chunk)
     with source.open() as f, memoryview(buf) as view:
         while n := f.readinto(buf):
@@ -172,7 +202,9 @@ class _AlreadyImported(Exception):
         self.import_id = import_id
 
 
-def _prior_import(w: Writer, digest: str, user: str) -> str | None:
+def _prior_import(w: Writer, digest: str, user: str, batch: FileBatch | None = None) -> str | None:
+    if batch is not None:
+        return batch.prior(digest, user)
     rows = w.con.execute(
         "SELECT import_id FROM imports WHERE sha256 = ? AND user_id = ? LIMIT 1", [digest, user]
     ).fetchall()
@@ -256,13 +288,24 @@ def import_paths(
             w.con.execute(f"SET memory_limit = '{LOW_MEMORY_DUCKDB}'")
             w.con.execute("SET threads = 1")
             w.con.execute("SET preserve_insertion_order = false")  # lets COPY stream instead of buffer
+        batch = None if dry_run else FileBatch(w, on_file)
+        if progress is not None:
+            progress.plan(len(candidates), sum(c.source.size or 0 for c in candidates))
         for cand in candidates:
             result = _import_one(
-                w, cand, user, forced_module, force, dry_run, allow_rejects, low_memory, options or {}, progress
+                w, cand, user, forced_module, force, dry_run, allow_rejects, low_memory, options or {}, progress,
+                batch,
             )
             results.append(result)
-            if on_file:
+            if progress is not None:
+                progress.file_done(cand.source.size)
+            if batch is not None and batch.holds(result):
+                if batch.full():
+                    batch.flush()
+            elif on_file:
                 on_file(result)
+        if batch is not None:
+            batch.flush()
     return ImportSummary(results)
 
 
@@ -277,6 +320,7 @@ def _import_one(
     low_memory: bool,
     options: dict[str, str],
     progress: Progress | None,
+    batch: FileBatch | None = None,
 ) -> FileResult:
     src = cand.source
     result = FileResult(name=src.name, status="failed")
@@ -287,14 +331,14 @@ def _import_one(
             module.parse(src, ParseContext(source_name=src.name))
         result.format = module.FORMAT
         digest = _Digest(src, background=src.path is not None and (src.size or 0) >= BACKGROUND_HASH_BYTES)
-        if digest.ready() and (prior := _prior_import(w, digest.value(), user)) and not force:
+        if digest.ready() and (prior := _prior_import(w, digest.value(), user, batch)) and not force:
             raise _AlreadyImported(prior)
         ctx = ParseContext(source_name=src.name, low_memory=low_memory, options=options)
         if progress is not None:
             progress.start(src.name, src.size)
             ctx.progress = progress.advance
         try:
-            staged = _parse_and_stage(module, src, ctx, w, digest, user, force)
+            staged = _parse_and_stage(module, src, ctx, w, digest, user, force, batch)
         finally:
             if progress is not None:
                 progress.finish()
@@ -322,22 +366,21 @@ def _import_one(
                 path=src.name,
                 hint="check that this is the export you meant to import",
             )
+        if batch is not None and batch.accepts(staged, user):
+            batch.add(staged, user, result, journal_row(result, src.name, digest.value(), user), digest.value())
+            return result
+        if batch is not None:
+            batch.flush()  # what this file is checked against includes the batch's files
         write_staged(w, staged, user, result, dry_run)
         if dry_run:
             result.status = "dry-run"
             w.discard()
             return result
-        w.con.execute(
-            "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                import_id, src.name, digest.value(), result.format, user, result.rows_in, result.added,
-                result.duplicate, result.rejected, result.skipped, result.segments_added,
-                result.visits_added, result.labels_added,
-                json.dumps(result.unmapped_modes, sort_keys=True) if result.unmapped_modes else None,
-                datetime.now(UTC),
-            ],
-        )
+        w.con.execute(JOURNAL_INSERT, journal_row(result, src.name, digest.value(), user))
         w.commit()
+        if batch is not None:
+            batch.forget(user, staged.points.months)
+            batch.journaled(digest.value(), user, import_id)
         result.status = "imported"
         return result
     except _AlreadyImported as e:
@@ -371,7 +414,8 @@ def _import_one(
 
 
 def _parse_and_stage(
-    module: ModuleType, src: Source, ctx: ParseContext, w: Writer, digest: _Digest, user: str, force: bool
+    module: ModuleType, src: Source, ctx: ParseContext, w: Writer, digest: _Digest, user: str, force: bool,
+    pending: FileBatch | None,
 ) -> Staged:
     """Parse and validate everything; raise :class:`_AlreadyImported` once the digest says so."""
     staged = Staged(points=StagedPoints(w, ctx.low_memory))
@@ -384,7 +428,7 @@ def _parse_and_stage(
             digest.start()
             if not checked and digest.ready():
                 checked = True
-                if (prior := _prior_import(w, digest.value(), user)) and not force:
+                if (prior := _prior_import(w, digest.value(), user, pending)) and not force:
                     raise _AlreadyImported(prior)
     except (Mobco2Error, _AlreadyImported):
         raise
@@ -398,6 +442,6 @@ def _parse_and_stage(
     finally:
         if hasattr(batches, "close"):
             batches.close()  # stops a parser's worker processes at once when the import is cut short
-    if not checked and (prior := _prior_import(w, digest.value(), user)) and not force:
+    if not checked and (prior := _prior_import(w, digest.value(), user, pending)) and not force:
         raise _AlreadyImported(prior)
     return staged

@@ -29,7 +29,6 @@ from typing import Any, BinaryIO
 import ijson
 import msgspec
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from mobco2.errors import InputDataError
@@ -257,6 +256,7 @@ class _Columns:
 
 def _numbers(values: list[Any]) -> np.ndarray:
     """JSON numbers (or numeric strings) → float64, NaN where missing or not a number."""
+    import pandas as pd  # not at import time: detection loads this module for every file
     series = pd.Series(values, dtype=object)
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 

@@ -153,6 +153,8 @@ def _sanitise(points: pa.Table) -> pa.Table:
     for name, (lo, hi) in _RANGES.items():
         if name in points.column_names:
             col = points.column(name)
+            if col.null_count == len(col):
+                continue
             values = _floats(col)
             with np.errstate(invalid="ignore"):
                 bad = ~((values >= lo) & (values <= hi))  # NaN and null too
@@ -202,6 +204,7 @@ class StagedPoints:
         self._path: Path | None = None
         self._registered = False
         self._data: pa.Table | None = None
+        self._data_keys: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def add(self, table: pa.Table) -> None:
         self.rows += table.num_rows
@@ -232,10 +235,18 @@ class StagedPoints:
         if self._data is None:
             data = pa.concat_tables(self._tables)
             self._tables = []
-            first = first_occurrences(*(np.concatenate(k) for k in zip(*self._keys, strict=True)))
+            keys = tuple(np.concatenate(k) for k in zip(*self._keys, strict=True))
+            first = first_occurrences(*keys)
             self._keys = []
             self._data = data if first is None else data.filter(first)
+            self._data_keys = keys if first is None else tuple(k[first] for k in keys)
         return self._data
+
+    def keys(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`natural_keys` of :meth:`arrow`'s rows (computed once, as they were staged)."""
+        self.arrow()
+        assert self._data_keys is not None
+        return self._data_keys
 
     def relation(self) -> str | None:
         """SQL for the rows to write (first occurrence of each key), on the writer's connection."""
@@ -265,7 +276,7 @@ class StagedPoints:
         return self._low
 
     def close(self) -> None:
-        self._data = None
+        self._data = self._data_keys = None
         if self._registered:
             self._w.con.unregister("__new_points")
             self._registered = False
@@ -368,7 +379,7 @@ def _write_points(
     if dry_run:
         result.added = w.con.execute(f"SELECT count(*) FROM ({new_sql})").fetchall()[0][0]
     elif in_memory and not overlap:  # nothing to compare with: the staged table as it is
-        result.added = w.append("points", _with_constants(points.arrow(), constants))
+        result.added = w.append("points", points_with_constants(points.arrow(), constants))
     elif in_memory:  # Arrow out, pyarrow writes the partitions: a third of the CPU of DuckDB's COPY
         result.added = w.append("points", w.con.sql(new_sql).to_arrow_table())
     else:  # low memory: DuckDB streams from the spool to the partitions
@@ -376,7 +387,7 @@ def _write_points(
     result.duplicate = total - result.added
 
 
-def _with_constants(table: pa.Table, constants: dict[str, str]) -> pa.Table:
+def points_with_constants(table: pa.Table, constants: dict[str, str]) -> pa.Table:
     """``table`` with a column per constant (one dictionary entry repeated, not n Python strings)."""
     zeros = pa.array(np.zeros(table.num_rows, dtype=np.int32))
     for name, value in constants.items():

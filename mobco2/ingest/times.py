@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -40,6 +39,7 @@ class Times:
 
 def iso_to_utc(values: Sequence[str | None] | pa.Array) -> Times:
     """Parse ISO 8601 strings; numeric strings are sniffed as epoch seconds or milliseconds."""
+    import pandas as pd  # not at import time: detection loads this module for every file
     arr = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
     if arr.type != pa.string():
         arr = arr.cast(pa.string())
@@ -97,6 +97,7 @@ def _epoch_to_us(nums: np.ndarray) -> np.ndarray:
 
 def epoch_to_utc(values: Sequence[float | int | str | None] | np.ndarray) -> pa.TimestampArray:
     """Epoch seconds or milliseconds (numbers or numeric strings, sniffed per value) → UTC."""
+    import pandas as pd  # not at import time: detection loads this module for every file
     nums = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype="float64")
     us = _epoch_to_us(nums)
     bad = np.isnan(us) | (np.abs(us) > 9.2e18)
