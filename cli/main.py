@@ -103,7 +103,7 @@ def main(
 
 
 def _register() -> None:
-    from mobco2_cli import demo, emissions, ingest, segment, store_cmds, tables_cmds
+    from mobco2_cli import cohort, demo, emissions, ingest, segment, store_cmds, tables_cmds
 
     ingest.register(app)
     store_cmds.register(app)
@@ -111,6 +111,7 @@ def _register() -> None:
     demo.register(app)
     emissions.register(app)
     segment.register(app)
+    cohort.register(app)
 
 
 _register()

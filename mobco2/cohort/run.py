@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import signal
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -208,7 +209,8 @@ def _digest_or_none(p: Participant) -> str | None:
 
 def _on_local_pool(tasks: list[Task], workers: int | None, root: Path) -> Iterator[Outcome]:
     """Run tasks in local processes; a pool broken by a dying worker is replaced, and the
-    participants that had started in it are resubmitted once (then failed)."""
+    participant whose worker died is resubmitted once (then failed). Others that were in flight
+    are resubmitted without counting against them."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
@@ -218,18 +220,17 @@ def _on_local_pool(tasks: list[Task], workers: int | None, root: Path) -> Iterat
     ctx = multiprocessing.get_context("spawn")
     while pending:
         n = max(1, min(workers or multiprocessing.cpu_count(), len(pending)))
-        started_before = {pid: staging.attempts_made(root, pid) for pid in pending}
-        retry: list[str] = []
+        before = {pid: set(staging.attempt_pids(root, pid)) for pid in pending}
+        broken: list[str] = []
         with ProcessPoolExecutor(n, mp_context=ctx) as pool:
+            processes = getattr(pool, "_processes", None)  # to tell afterwards which worker died, and how
             futures = {pool.submit(run_task, t): pid for pid, t in pending.items()}
             for fut in as_completed(futures):
                 pid = futures[fut]
                 try:
                     outcome = fut.result()
                 except BrokenProcessPool:
-                    if staging.attempts_made(root, pid) > started_before[pid]:
-                        strikes[pid] += 1  # it was running when a worker died
-                    retry.append(pid)
+                    broken.append(pid)
                     continue
                 except Exception as e:  # a bug in the task: retried once like a dead worker
                     strikes[pid] += 1
@@ -238,10 +239,25 @@ def _on_local_pool(tasks: list[Task], workers: int | None, root: Path) -> Iterat
                     continue
                 del pending[pid]
                 yield outcome
-        for pid in retry:
-            if pid in pending and strikes[pid] >= 2:
-                task = pending.pop(pid)
-                yield _failed(task, DIED)
+        for pid in _culprits(root, broken, before, dict(processes or {})):
+            strikes[pid] += 1
+            if strikes[pid] >= 2:
+                yield _failed(pending.pop(pid), DIED)
+
+
+def _culprits(root: Path, broken: list[str], before: dict[str, set[int]], processes: dict) -> list[str]:
+    """Of the participants caught in a broken pool, those whose own worker died.
+
+    The pool terminates its other workers (SIGTERM) once one has died; the one that died first
+    exited otherwise (killed, out of memory). When that cannot be told, everyone that had
+    started is blamed.
+    """
+    started = {pid: set(staging.attempt_pids(root, pid)) - before[pid] for pid in broken}
+    started = {pid: pids for pid, pids in started.items() if pids}
+    exits = {p.pid: p.exitcode for p in processes.values()}
+    died = {w for w, code in exits.items() if code is not None and code not in (0, -signal.SIGTERM)}
+    guilty = [pid for pid, pids in started.items() if pids & died]
+    return guilty or list(started)
 
 
 def _failed(task: Task, reason: str) -> Outcome:

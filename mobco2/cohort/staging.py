@@ -55,3 +55,14 @@ def attempts_made(root: Path, participant_id: str) -> int:
     """How many attempts started for the participant in this run (their ``started`` markers)."""
     folder = work_dir(root, participant_id)
     return sum(1 for _ in folder.glob("*/started")) if folder.is_dir() else 0
+
+
+def attempt_pids(root: Path, participant_id: str) -> list[int]:
+    """The worker pids of the attempts started for the participant (from their markers)."""
+    folder = work_dir(root, participant_id)
+    pids = []
+    for marker in folder.glob("*/started") if folder.is_dir() else ():
+        text = marker.read_text().strip()
+        if text.isdigit():
+            pids.append(int(text))
+    return pids
