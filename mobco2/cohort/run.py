@@ -62,6 +62,8 @@ class RunSummary:
     trips: int = 0
     dashboard: str | None = None
     seconds: float = 0.0
+    task_seconds: dict[str, float] = field(default_factory=dict)  # summed over participants (workers' clocks)
+    commit_seconds: float = 0.0  # the coordinator's commits
 
     @property
     def exit_code(self) -> int:
@@ -136,6 +138,7 @@ def run_cohort(
         by_id = {p.participant_id: p for p in todo}
 
         def commit(outcome: Outcome) -> None:
+            c0 = time.perf_counter()
             p = by_id[outcome.participant_id]
             attempts = max(staging.attempts_made(root, p.participant_id), 1)
             if outcome.status == "done":
@@ -148,12 +151,15 @@ def run_cohort(
                 summary.processed += 1
                 summary.points += outcome.points
                 summary.trips += outcome.trips
+                for k, v in outcome.seconds.items():
+                    summary.task_seconds[k] = summary.task_seconds.get(k, 0.0) + v
             else:
                 state.record_state(w, run_id, p.participant_id, "failed", input_sha256=outcome.input_sha256 or None,
                                      method_key=mkey, territory=p.territory, attempts=attempts, reason=outcome.reason)
                 summary.failed.append((p.participant_id, outcome.reason))
             w.commit()
             staging.clear_work(root, p.participant_id)
+            summary.commit_seconds += time.perf_counter() - c0
             if progress:
                 progress.advance(p.participant_id, outcome.status)
 
@@ -216,8 +222,7 @@ def _on_local_pool(tasks: list[Task], workers: int | None, root: Path) -> Iterat
 
     pending = {t.participant.participant_id: t for t in tasks}
     strikes: Counter[str] = Counter()
-    # spawn, not fork: the coordinator holds DuckDB and Arrow threads, which a fork would copy mid-state
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _worker_context()
     while pending:
         n = max(1, min(workers or multiprocessing.cpu_count(), len(pending)))
         before = {pid: set(staging.attempt_pids(root, pid)) for pid in pending}
@@ -243,6 +248,20 @@ def _on_local_pool(tasks: list[Task], workers: int | None, root: Path) -> Iterat
             strikes[pid] += 1
             if strikes[pid] >= 2:
                 yield _failed(pending.pop(pid), DIED)
+
+
+_PRELOAD = ["mobco2.cohort.tasks", "mobco2.ingest", "mobco2.segment", "mobco2.emissions", "pandas", "duckdb"]
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers come from a fork server that has imported the pipeline once: starting a pool costs
+    a fork, not an interpreter start and ~1 s of imports per worker. Not a plain fork: the
+    coordinator holds DuckDB and Arrow threads, which a fork would copy mid-state."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
 
 
 def _culprits(root: Path, broken: list[str], before: dict[str, set[int]], processes: dict) -> list[str]:

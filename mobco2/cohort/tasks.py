@@ -108,7 +108,7 @@ def _run(task: Task, attempt: Path, out: Outcome) -> None:
     from mobco2.segment import segment
     from mobco2.store import Store
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     if method_key(task.params) != task.method_key:
         out.reason = "this worker's emission settings differ from the coordinator's (factor set, scope or profile)"
         return
@@ -140,4 +140,6 @@ def _run(task: Task, attempt: Path, out: Outcome) -> None:
     out.points = summary.total("added")
     out.trips, out.legs = seg.trips, seg.legs
     out.status = "done"
-    out.seconds = {"hash": t1 - t0, "import": t2 - t1, "segment": t3 - t2, "total": time.perf_counter() - t0}
+    t4 = time.perf_counter()
+    out.seconds = {"hash": t1 - t0, "import": t2 - t1, "segment": t3 - t2, "collect": t4 - t3, "total": t4 - t0,
+                   "cpu": time.process_time() - cpu0}
