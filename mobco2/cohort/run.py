@@ -37,6 +37,9 @@ from mobco2.cohort.tasks import Outcome, Task, method_block, method_key, run_tas
 from mobco2.errors import EXIT_DATAERR, EXIT_OK, NetworkError, UsageError
 from mobco2.store import Store
 
+NOT_SHARED = (
+    "the worker's files are not visible to the coordinator: the store must be on a filesystem every worker sees"
+)
 DIED = "the worker process died twice while processing this participant (killed, or out of memory)"
 
 
@@ -141,23 +144,31 @@ def run_cohort(
             c0 = time.perf_counter()
             p = by_id[outcome.participant_id]
             attempts = max(staging.attempts_made(root, p.participant_id), 1)
+            if outcome.status == "done" and not Path(outcome.attempt_dir, "store").is_dir():
+                outcome.status, outcome.reason = "failed", f"{NOT_SHARED} ({outcome.attempt_dir})"
             if outcome.status == "done":
-                staging.adopt_outcome(w, outcome)
-                state.record_state(
-                    w, run_id, p.participant_id, "done", input_sha256=outcome.input_sha256, method_key=mkey,
-                    territory=p.territory, points=outcome.points, trips=outcome.trips, legs=outcome.legs,
-                    attempts=attempts,
-                )
-                summary.processed += 1
-                summary.points += outcome.points
-                summary.trips += outcome.trips
-                for k, v in outcome.seconds.items():
-                    summary.task_seconds[k] = summary.task_seconds.get(k, 0.0) + v
-            else:
+                try:
+                    staging.adopt_outcome(w, outcome)
+                    state.record_state(
+                        w, run_id, p.participant_id, "done", input_sha256=outcome.input_sha256, method_key=mkey,
+                        territory=p.territory, points=outcome.points, trips=outcome.trips, legs=outcome.legs,
+                        attempts=attempts,
+                    )
+                    w.commit()
+                except OSError as e:  # files renamed before the failure are unlisted: the next writer removes them
+                    w.discard()
+                    outcome.status, outcome.reason = "failed", f"cannot move the worker's files into the store: {e}"
+                else:
+                    summary.processed += 1
+                    summary.points += outcome.points
+                    summary.trips += outcome.trips
+                    for k, v in outcome.seconds.items():
+                        summary.task_seconds[k] = summary.task_seconds.get(k, 0.0) + v
+            if outcome.status != "done":
                 state.record_state(w, run_id, p.participant_id, "failed", input_sha256=outcome.input_sha256 or None,
-                                     method_key=mkey, territory=p.territory, attempts=attempts, reason=outcome.reason)
+                                   method_key=mkey, territory=p.territory, attempts=attempts, reason=outcome.reason)
                 summary.failed.append((p.participant_id, outcome.reason))
-            w.commit()
+                w.commit()
             staging.clear_work(root, p.participant_id)
             summary.commit_seconds += time.perf_counter() - c0
             if progress:
@@ -222,13 +233,15 @@ def _on_local_pool(tasks: list[Task], workers: int | None, root: Path) -> Iterat
 
     pending = {t.participant.participant_id: t for t in tasks}
     strikes: Counter[str] = Counter()
+    silent_breaks = 0
     ctx = _worker_context()
     while pending:
         n = max(1, min(workers or multiprocessing.cpu_count(), len(pending)))
         before = {pid: set(staging.attempt_pids(root, pid)) for pid in pending}
         broken: list[str] = []
-        with ProcessPoolExecutor(n, mp_context=ctx) as pool:
-            processes = getattr(pool, "_processes", None)  # to tell afterwards which worker died, and how
+        pool = ProcessPoolExecutor(n, mp_context=ctx)
+        processes = getattr(pool, "_processes", None)  # to tell afterwards which worker died, and how
+        try:
             futures = {pool.submit(run_task, t): pid for pid, t in pending.items()}
             for fut in as_completed(futures):
                 pid = futures[fut]
@@ -244,7 +257,15 @@ def _on_local_pool(tasks: list[Task], workers: int | None, root: Path) -> Iterat
                     continue
                 del pending[pid]
                 yield outcome
-        for pid in _culprits(root, broken, before, dict(processes or {})):
+        finally:  # interrupted (Ctrl-C, the coordinator failing): what has not started never will
+            pool.shutdown(wait=True, cancel_futures=True)
+        guilty = _culprits(root, broken, before, dict(processes or {}))
+        if broken and not guilty:  # workers die before any task starts: the pool cannot work at all
+            silent_breaks += 1
+            if silent_breaks >= 2:
+                for pid in broken:
+                    yield _failed(pending.pop(pid), "the worker processes die on start (see the log above)")
+        for pid in guilty:
             strikes[pid] += 1
             if strikes[pid] >= 2:
                 yield _failed(pending.pop(pid), DIED)
@@ -294,7 +315,7 @@ def _on_dask(
         raise UsageError("--scheduler needs dask[distributed]", hint="pip install 'dask[distributed]'") from None
     try:
         client = Client(address, timeout="30s")
-    except (OSError, TimeoutError) as e:
+    except Exception as e:  # OSError, TimeoutError, or distributed's own for a bad address
         raise NetworkError(f"cannot reach the Dask scheduler at {address}: {e}",
                            hint="start one with `dask scheduler`, or check the address") from None
     try:
