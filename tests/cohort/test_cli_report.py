@@ -122,3 +122,19 @@ def test_a_secret_others_can_read_is_refused(ran):
 def test_report_of_a_store_without_a_cohort_is_not_found(tmp_path):
     res = cli("cohort", "report", "--store", str(tmp_path / "empty"))
     assert res.exit_code == 66 and "cohort run" in res.output
+
+
+def test_a_participant_who_withdraws_consent_is_removed_on_the_next_run(ran, tmp_path):
+    """Last: it changes the shared cohort's manifest (and puts it back)."""
+    store, manifest, _ = ran
+    text = manifest.read_text()
+    try:
+        manifest.write_text(text.replace("p00,exports/p00,yes", "p00,exports/p00,no"))
+        res = cli("-q", "cohort", "run", str(manifest), "--store", str(store), "--json")
+        doc = json.loads(res.stdout)["rows"][0]
+        assert (doc["no_consent"], doc["unchanged"], doc["processed"]) == (2, 1, 0)
+        left = Store(store).query("SELECT DISTINCT user_id FROM legs UNION SELECT DISTINCT user_id FROM points")
+        assert left.column("user_id").to_pylist() == ["p01"]
+        assert Store(store).check() == []
+    finally:
+        manifest.write_text(text)
