@@ -74,6 +74,30 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # mobco2.export.send: consent per destination, and every submission sent (never the document)
+        "0003_submissions",
+        """
+        CREATE TABLE submission_consents (
+            url VARCHAR PRIMARY KEY,
+            granted_at TIMESTAMPTZ NOT NULL,
+            how VARCHAR NOT NULL
+        );
+        CREATE TABLE submissions (
+            url VARCHAR NOT NULL,
+            period VARCHAR NOT NULL,
+            participant VARCHAR NOT NULL,
+            revision INTEGER NOT NULL,
+            document_sha256 VARCHAR NOT NULL,
+            content_sha256 VARCHAR NOT NULL,
+            outcome VARCHAR NOT NULL,
+            http_status INTEGER,
+            answer VARCHAR,
+            attempts INTEGER NOT NULL,
+            sent_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
+    (
         # mobco2.cohort: one row per participant (its last outcome), a row per run, and the journal
         # of what each run did to each participant (the counts `cohort status` shows)
         "0004_cohort",
