@@ -153,6 +153,7 @@ def _register() -> None:
     _lazy("keys", "keys")
     _lazy("submit", "submit")
     _lazy("aggregate", "aggregate")
+    _lazy("cohort", "cohort")
 
 
 _register()

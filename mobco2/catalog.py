@@ -97,5 +97,41 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # mobco2.cohort: one row per participant (its last outcome), a row per run, and the journal
+        # of what each run did to each participant (the counts `cohort status` shows)
+        "0004_cohort",
+        """
+        CREATE TABLE cohort_participants (
+            participant_id VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            input_sha256 VARCHAR,
+            method_key VARCHAR,
+            territory VARCHAR,
+            points BIGINT,
+            trips BIGINT,
+            legs BIGINT,
+            attempts INTEGER,
+            reason VARCHAR,
+            run_id VARCHAR NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE cohort_runs (
+            run_id VARCHAR NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            cohort VARCHAR NOT NULL,
+            method_key VARCHAR NOT NULL,
+            method VARCHAR NOT NULL,
+            scheduler VARCHAR NOT NULL
+        );
+        CREATE TABLE cohort_journal (
+            run_id VARCHAR NOT NULL,
+            participant_id VARCHAR NOT NULL,
+            event VARCHAR NOT NULL,
+            attempts INTEGER,
+            logged_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 """Ordered, named catalog migrations. Append new ones; never edit one that has shipped."""

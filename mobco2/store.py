@@ -240,6 +240,23 @@ class Writer:
                 )
         return n
 
+    # -- files written by another process (mobco2.cohort's workers) ----------------------------
+    def adopt(self, table: str, path: Path, rel: str, *, user_id: str, year: int, month: int, rows: int) -> None:
+        """Publish ``path``, a finished Parquet file on the store's filesystem, as ``rel`` at commit.
+
+        The file is renamed into place and listed in the manifest by the commit, like this
+        transaction's own files; until then readers never see it.
+        """
+        if table not in schema.PARQUET_TABLES or not rel.startswith(f"{table}/"):
+            raise ValueError(f"not a file of a Parquet table: {rel}")
+        self._pending.append(_PendingFile(table, Path(path), rel, check_user_id(user_id), year, month, rows))
+
+    def drop_user(self, user_id: str) -> None:
+        """Remove every Parquet file of ``user_id`` (from the manifest now, from disk at commit)."""
+        rows = self.con.execute("SELECT path FROM parquet_files WHERE user_id = ?", [user_id]).fetchall()
+        self._obsolete.extend(r[0] for r in rows)
+        self.con.execute("DELETE FROM parquet_files WHERE user_id = ?", [user_id])
+
     # -- commit ------------------------------------------------------------------------------
     def commit(self) -> None:
         """Make everything since the last commit durable and visible, then start a new transaction."""
