@@ -25,6 +25,8 @@ ORIGIN = "emission"
 MAX_HINT_AGE_S = 300.0
 """A motion activity older than this (s) says nothing about a location point."""
 _RESTARTS = frozenset({3, 4, 11, 17})  # STOP_TRACKING, BOOTED, TRACKING_STOPPED (iOS), START_TRACKING
+_PAUSES = frozenset({2})  # STOPPED_MOVING: the phone judged the trip over and stopped recording
+_STARTS = _RESTARTS | _PAUSES
 _LEVELS = {"low": 0.5, "medium": 0.75, "high": 1.0}
 
 
@@ -202,12 +204,12 @@ def attach_hints(points: pa.Table, entries: list[Any], idx: np.ndarray, ctx: Par
 
 def mark_restarts(points: pa.Table, entries: list[Any], idx: np.ndarray) -> pa.Table:
     """``points`` (in time order) with ``segment_start``: the first point, and the first one at or
-    after each tracking restart among the transitions at ``idx``."""
+    after each tracking restart or pause (``stopped_moving``) among the transitions at ``idx``."""
     seg = np.zeros(points.num_rows, bool)
     seg[0] = True
     restarts = np.sort(
         np.array(
-            [d.ts for d in (entries[i].data for i in idx) if d.transition in _RESTARTS and d.ts is not None],
+            [d.ts for d in (entries[i].data for i in idx) if d.transition in _STARTS and d.ts is not None],
             dtype=np.float64,
         )
     )

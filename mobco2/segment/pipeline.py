@@ -38,7 +38,7 @@ from mobco2.segment.clean import (
 )
 from mobco2.segment.geo import haversine_m
 from mobco2.segment.params import SegmentParams
-from mobco2.segment.stays import Stays, find_stays
+from mobco2.segment.stays import Stays, add_departures, find_stays
 from mobco2.segment.tz import zones_for
 
 _ABSORB_WALK_M = 200.0
@@ -286,6 +286,7 @@ def segment_points(
         track = concat_tracks([track, synth])
     if len(track) < 2:
         return _empty_result(stats)
+    track = add_departures(track, params)
     stays = find_stays(track, params)
     trips = tripmod.build_trips(track, stays, params)
     seg_arrays = _segment_arrays(segs)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mobco2.segment.clean import CleanStats, Track, clean, to_arrow, track_from_table
+from mobco2.segment.clean import NO_MODE, CleanStats, Track, clean, concat_tracks, to_arrow, track_from_table
 from mobco2.segment.geo import haversine_m, local_d2_m2
 from mobco2.segment.params import SegmentParams
 from mobco2.segment.sliding import sliding_runs
@@ -160,6 +160,82 @@ def _trim_to_core(track: Track, first, last, end_us, clat, clon, core_m: float, 
     return new_first, new_last, new_end
 
 
+def _trim_to_hints(track: Track, first, last, end_us, params: SegmentParams):
+    """Move each stay's start past the last fix the phone's motion activity calls moving.
+
+    A sliding run starts as soon as the fixes come within ``radius_m`` of where they will dwell:
+    the last minute or two of walking in (or out) is counted as stay. Where the source reports
+    motion activity (an activity of at least ``arrival_hint_min_conf`` that is not still), the
+    trip goes on up to the last fix so marked within ``arrival_hint_max_s`` of the stay's start.
+    Without hints nothing changes. (The same at departures moved long stays' ends minutes early
+    on real days: a phone on a desk reports walking now and then.)
+    """
+    if first.size == 0 or "hint" in track._filled or params.arrival_hint_max_s <= 0:
+        return first, last, end_us
+    t = track.t_us
+    moving = (track.hint != NO_MODE) & (np.nan_to_num(track.hint_conf, nan=1.0) >= params.arrival_hint_min_conf)
+    if not moving.any():
+        return first, last, end_us
+    max_us = int(params.arrival_hint_max_s * 1e6)
+    inner = np.maximum(last - 1, first)  # at least one fix of the stay is left
+    # arrival: after the last moving fix among the head
+    head_hi = np.minimum(np.searchsorted(t, t[first] + max_us, side="right"), inner + 1)
+    idx, win = _window_indices(first, head_hi)
+    mv = moving[idx]
+    new_first = first.copy()
+    if mv.any():
+        i_mv, w_mv = idx[mv], win[mv]
+        latest = np.r_[w_mv[1:] != w_mv[:-1], True]
+        new_first[w_mv[latest]] = i_mv[latest] + 1
+    return new_first, last, end_us
+
+
+def _gaps(track: Track, params: SegmentParams) -> np.ndarray:
+    """Indices ``g`` of the gaps (g, g + 1) long enough to be examined as signal loss: at least
+    ``gap_s``, or ``paused_gap_s`` before the first point of a new source track segment (the
+    recorder paused because the phone judged the trip over: e-mission's ``stopped_moving``)."""
+    dt = np.diff(track.t_us)
+    long = dt >= int(params.gap_s * 1e6)
+    if "seg_start" not in track._filled:
+        long |= track.seg_start[1:] & (dt >= int(params.paused_gap_s * 1e6))
+    return np.flatnonzero(long)
+
+
+def add_departures(track: Track, params: SegmentParams) -> Track:
+    """``track`` with a departure point in each still gap that ends somewhere else.
+
+    A phone that stops recording at a place (iOS records only while moving; Android's e-mission
+    sleeps in a geofence) wakes up once you are already some way off: the first fix after the
+    gap lies ``d`` metres from the last one before it. When ``d`` exceeds ``radius_m`` and the gap
+    is still (slower than ``gap_stay_max_speed_mps`` overall), you stayed at the first place and
+    then travelled ``d``: the departure is put ``d / departure_speed_mps`` seconds before the
+    first fix (never before the last fix of the place), at the place, so that the stay ends
+    there and the trip starts there instead of the whole gap being one stay at one of the ends.
+    """
+    n = len(track)
+    if n < 2 or params.departure_speed_mps <= 0:
+        return track
+    g = _gaps(track, params)
+    if g.size == 0:
+        return track
+    t, lat, lon = track.t_us, track.lat, track.lon
+    d = haversine_m(lat[g], lon[g], lat[g + 1], lon[g + 1])
+    dt_s = (t[g + 1] - t[g]) * 1e-6
+    sel = (d > params.radius_m) & (d / dt_s <= params.gap_stay_max_speed_mps) & ~track.moving[g + 1]
+    if not sel.any():
+        return track
+    g, d = g[sel], d[sel]
+    travel_us = (d / params.departure_speed_mps * 1e6).astype(np.int64)
+    dep = track.take(g + 1)  # the departure's mode hint is the trip's
+    dep.t_us = np.maximum(t[g + 1] - travel_us, t[g] + 1_000_000)
+    dep.lat, dep.lon = lat[g].copy(), lon[g].copy()
+    if "accuracy_m" not in dep._filled:
+        dep.accuracy_m = track.accuracy_m[g].copy()
+    if "speed_mps" not in dep._filled:
+        dep.speed_mps = np.full(g.size, np.nan)
+    return concat_tracks([track, dep])
+
+
 def find_stays(track: Track, params: SegmentParams) -> Stays:
     """Stays of a cleaned :class:`Track` (see the module docstring)."""
     t, lat, lon = track.t_us, track.lat, track.lon
@@ -167,7 +243,7 @@ def find_stays(track: Track, params: SegmentParams) -> Stays:
     first, last = sliding_runs(track, params)
     end_us = t[last] if n else np.empty(0, np.int64)
     if n > 1:
-        gap = np.flatnonzero(np.diff(t) >= int(params.gap_s * 1e6))
+        gap = _gaps(track, params)
         if gap.size:
             d = haversine_m(lat[gap], lon[gap], lat[gap + 1], lon[gap + 1])
             dt_gap = (t[gap + 1] - t[gap]) * 1e-6
@@ -211,6 +287,7 @@ def find_stays(track: Track, params: SegmentParams) -> Stays:
         end_us = np.maximum.reduceat(end_us, starts)
     clat, clon = centres.means(first, last)
     first, last, end_us = _trim_to_core(track, first, last, end_us, clat, clon, params.radius_m * CORE_SHARE, wrap)
+    first, last, end_us = _trim_to_hints(track, first, last, end_us, params)
     return Stays(
         first=first,
         last=last,
@@ -290,4 +367,4 @@ def detect_stays(
     return table
 
 
-__all__ = ["Stays", "detect_stays", "find_stays"]
+__all__ = ["Stays", "add_departures", "detect_stays", "find_stays"]

@@ -106,7 +106,12 @@ def test_android_dump_prefers_filtered_locations(samples):
         assert mode == want_mode
         assert (conf is None) if want_conf is None else conf == pytest.approx(want_conf)
     assert sum(m == "bike" for m, _ in hints) == 17
-    assert [p["segment_start"] for p in points] == [True] + [False] * 41
+    # a new segment after each pause (STOPPED_MOVING) or restart of the phone's tracking
+    marks = sorted(d["ts"] for d in by_key["statemachine/transition"] if d["transition"] in (2, 3, 4))
+    pts_ts = sorted(f["ts"] for f in filtered)
+    starts = {0} | {next(i for i, t in enumerate(pts_ts) if t >= m) for m in marks if m <= pts_ts[-1]}
+    assert [p["segment_start"] for p in points] == [i in starts for i in range(len(points))]
+    assert sum(p["segment_start"] for p in points) == 3  # the first point and two after a stop or a boot
 
 
 def test_ios_dump_booleans_and_unknown_speed(samples):
