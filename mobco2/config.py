@@ -90,8 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("segment.walk_median_mps", 2.2, float, "rules walk/bike: median walking speed limit"),
     # real-phone trip ends (issue 14, docs/real-days.md)
     Setting("segment.paused_gap_s", 600.0, float, "a gap before a recorder pause mark this long is examined"),
-    Setting("segment.departure_speed_mps", 1.3, float, "still gap ending elsewhere: leave d / this before"),
-    Setting("segment.arrival_hint_max_s", 0.0, float, "stays start after moving activity hints this far in (0: off)"),
+    Setting("segment.departure_speed_mps", 1.3, float, "speed dating a departure across a gap, if unseen"),
+    Setting("segment.arrival_hint_max_s", 120.0, float, "stays start after moving activity hints this far in (0: off)"),
     Setting("segment.arrival_hint_min_conf", 0.5, float, "a motion activity this confident counts as moving"),
     # emissions (mobco2.emissions)
     Setting("emissions.factors", "ademe-impactco2-2026-07", str, "factor set id or path"),

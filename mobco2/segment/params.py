@@ -34,7 +34,7 @@ class SegmentParams:
     # real-phone trip ends (issue 14, docs/real-days.md)
     paused_gap_s: float = 600.0
     departure_speed_mps: float = 1.3
-    arrival_hint_max_s: float = 0.0
+    arrival_hint_max_s: float = 120.0
     arrival_hint_min_conf: float = 0.5
     # trips and legs
     min_trip_m: float = 100.0

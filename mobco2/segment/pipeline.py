@@ -286,8 +286,8 @@ def segment_points(
         track = concat_tracks([track, synth])
     if len(track) < 2:
         return _empty_result(stats)
-    track = add_departures(track, params)
-    stays = find_stays(track, params)
+    track, departures = add_departures(track, params)
+    stays = find_stays(track, params, departures)
     trips = tripmod.build_trips(track, stays, params)
     seg_arrays = _segment_arrays(segs)
     steps = tripmod.build_steps(track, trips, params, seg_arrays)

@@ -46,6 +46,13 @@ CORE_SHARE = 0.5
 TRIM_MAX_S = 120.0
 """A stay's ends are trimmed to points within CORE_SHARE of ``radius_m`` of its centre, when
 what is trimmed lasts at most TRIM_MAX_S (walking in or out of the radius)."""
+ARRIVAL_NEXT_FIX_S = 60.0
+"""A moving fix extends a trip into the stay after it only if the next fix follows within this."""
+DEPARTURE_LOOK_S = 300.0
+DEPARTURE_SPEED_RANGE = (0.5, 40.0)
+DEPARTURE_MIN_STILL_S = 60.0
+"""A departure's speed comes from the fixes within DEPARTURE_LOOK_S after the gap, clipped; a gap
+whose travel leaves less than DEPARTURE_MIN_STILL_S still was slow travel, not a stay."""
 GLITCH_MAX_POINTS = 2
 GLITCH_MIN_STAY_POINTS = 5
 """Two stays at one place with at most GLITCH_MAX_POINTS fixes between them, each holding at least
@@ -174,12 +181,14 @@ def _trim_to_hints(track: Track, first, last, end_us, params: SegmentParams):
         return first, last, end_us
     t = track.t_us
     moving = (track.hint != NO_MODE) & (np.nan_to_num(track.hint_conf, nan=1.0) >= params.arrival_hint_min_conf)
+    # a moving fix tells about the time up to the next fix only when that comes soon: a phone that
+    # records only while moving (iOS) has its last moving fix minutes before the next one
+    moving[:-1] &= np.diff(t) <= int(ARRIVAL_NEXT_FIX_S * 1e6)
     if not moving.any():
         return first, last, end_us
     max_us = int(params.arrival_hint_max_s * 1e6)
-    inner = np.maximum(last - 1, first)  # at least one fix of the stay is left
-    # arrival: after the last moving fix among the head
-    head_hi = np.minimum(np.searchsorted(t, t[first] + max_us, side="right"), inner + 1)
+    # after the last moving fix among the head, leaving the stay one fix at least
+    head_hi = np.minimum(np.searchsorted(t, t[first] + max_us, side="right"), last)
     idx, win = _window_indices(first, head_hi)
     mv = moving[idx]
     new_first = first.copy()
@@ -201,52 +210,73 @@ def _gaps(track: Track, params: SegmentParams) -> np.ndarray:
     return np.flatnonzero(long)
 
 
-def add_departures(track: Track, params: SegmentParams) -> Track:
+def add_departures(track: Track, params: SegmentParams) -> tuple[Track, np.ndarray]:
     """``track`` with a departure point in each still gap that ends somewhere else.
 
     A phone that stops recording at a place (iOS records only while moving; Android's e-mission
     sleeps in a geofence) wakes up once you are already some way off: the first fix after the
     gap lies ``d`` metres from the last one before it. When ``d`` exceeds ``radius_m`` and the gap
     is still (slower than ``gap_stay_max_speed_mps`` overall), you stayed at the first place and
-    then travelled ``d``: the departure is put ``d / departure_speed_mps`` seconds before the
-    first fix (never before the last fix of the place), at the place, so that the stay ends
+    then travelled ``d``: the departure is put ``d / v`` seconds before the first fix, at the
+    place, ``v`` being the trip's speed over its first fixes (``departure_speed_mps`` when they
+    do not tell), so that the stay ends
     there and the trip starts there instead of the whole gap being one stay at one of the ends.
+    Returns the new track and the indices of the departure points in it (for :func:`find_stays`:
+    the time before each is still, however short what is left of the gap).
     """
     n = len(track)
+    none = np.empty(0, np.int64)
     if n < 2 or params.departure_speed_mps <= 0:
-        return track
+        return track, none
     g = _gaps(track, params)
     if g.size == 0:
-        return track
+        return track, none
     t, lat, lon = track.t_us, track.lat, track.lon
     d = haversine_m(lat[g], lon[g], lat[g + 1], lon[g + 1])
     dt_s = (t[g + 1] - t[g]) * 1e-6
     sel = (d > params.radius_m) & (d / dt_s <= params.gap_stay_max_speed_mps) & ~track.moving[g + 1]
     if not sel.any():
-        return track
+        return track, none
     g, d = g[sel], d[sel]
-    travel_us = (d / params.departure_speed_mps * 1e6).astype(np.int64)
+    # the speed of the trip as its first fixes after the gap show it (path over time, as e-mission
+    # extrapolates a trip's start), within DEPARTURE_SPEED_RANGE; ``departure_speed_mps`` if unseen
+    step = np.concatenate([[0.0], np.cumsum(haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:]))])
+    a = g + 1
+    b = np.minimum(np.searchsorted(t, t[a] + int(DEPARTURE_LOOK_S * 1e6), side="right") - 1, n - 1)
+    span_s = (t[b] - t[a]) * 1e-6
+    v = np.where(span_s > 0, (step[b] - step[a]) / np.maximum(span_s, 1e-3), params.departure_speed_mps)
+    v = np.clip(v, *DEPARTURE_SPEED_RANGE)
+    travel_us = (d / v * 1e6).astype(np.int64)
+    # a gap that the travel alone fills was slow travel: no stay to end in it
+    keep = t[g + 1] - travel_us >= t[g] + int(DEPARTURE_MIN_STILL_S * 1e6)
+    if not keep.any():
+        return track, none
+    g, travel_us = g[keep], travel_us[keep]
     dep = track.take(g + 1)  # the departure's mode hint is the trip's
-    dep.t_us = np.maximum(t[g + 1] - travel_us, t[g] + 1_000_000)
+    dep.t_us = t[g + 1] - travel_us
     dep.lat, dep.lon = lat[g].copy(), lon[g].copy()
     if "accuracy_m" not in dep._filled:
         dep.accuracy_m = track.accuracy_m[g].copy()
     if "speed_mps" not in dep._filled:
         dep.speed_mps = np.full(g.size, np.nan)
-    return concat_tracks([track, dep])
+    # each departure lands between its gap's two fixes: in the merged track, after g + k earlier ones
+    return concat_tracks([track, dep]), g + 1 + np.arange(g.size)
 
 
-def find_stays(track: Track, params: SegmentParams) -> Stays:
-    """Stays of a cleaned :class:`Track` (see the module docstring)."""
+def find_stays(track: Track, params: SegmentParams, departures: np.ndarray | None = None) -> Stays:
+    """Stays of a cleaned :class:`Track` (see the module docstring); ``departures`` are the
+    departure points :func:`add_departures` put in it."""
     t, lat, lon = track.t_us, track.lat, track.lon
     n = t.size
     first, last = sliding_runs(track, params)
     end_us = t[last] if n else np.empty(0, np.int64)
     if n > 1:
         gap = _gaps(track, params)
+        if departures is not None and departures.size:
+            gap = np.union1d(gap, departures - 1)
         if gap.size:
             d = haversine_m(lat[gap], lon[gap], lat[gap + 1], lon[gap + 1])
-            dt_gap = (t[gap + 1] - t[gap]) * 1e-6
+            dt_gap = np.maximum((t[gap + 1] - t[gap]) * 1e-6, 1e-3)
             still = (d / dt_gap <= params.gap_stay_max_speed_mps) & ~track.moving[gap + 1]
             g = gap[still]
             first = np.concatenate([first, g])
