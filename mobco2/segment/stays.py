@@ -255,6 +255,8 @@ def add_departures(track: Track, params: SegmentParams) -> tuple[Track, np.ndarr
     dep = track.take(g + 1)  # the departure's mode hint is the trip's
     dep.t_us = t[g + 1] - travel_us
     dep.lat, dep.lon = lat[g].copy(), lon[g].copy()
+    dep.moving = np.ones(g.size, bool)  # the first point of the trip: no sliding run takes it in
+    dep._filled.discard("moving")
     if "accuracy_m" not in dep._filled:
         dep.accuracy_m = track.accuracy_m[g].copy()
     if "speed_mps" not in dep._filled:
@@ -278,6 +280,8 @@ def find_stays(track: Track, params: SegmentParams, departures: np.ndarray | Non
             d = haversine_m(lat[gap], lon[gap], lat[gap + 1], lon[gap + 1])
             dt_gap = np.maximum((t[gap + 1] - t[gap]) * 1e-6, 1e-3)
             still = (d / dt_gap <= params.gap_stay_max_speed_mps) & ~track.moving[gap + 1]
+            if departures is not None and departures.size:
+                still |= np.isin(gap + 1, departures)
             g = gap[still]
             first = np.concatenate([first, g])
             last = np.concatenate([last, g])
