@@ -14,7 +14,8 @@ Raw dump — a JSON array of ``{_id, user_id, metadata{key, platform, time_zone,
   offset of ``metadata.time_zone`` (else ``local_dt.timezone``) at that instant, computed per
   distinct zone. ``fmt_time`` is never read (Android writes it in the phone's locale).
 - ``background/motion_activity`` → ``mode_hint``/``mode_hint_conf`` of each point: the latest
-  activity at or before the point, if at most
+  activity at or before the point other than UNKNOWN, TILTING or NONE (they say nothing about
+  motion, and Android reports TILTING at the very instant of an ON_FOOT), if at most
   :data:`~mobco2.ingest.emission_tables.MAX_HINT_AGE_S` older. Android's integer
   ``type`` (MotionTypes) or, when absent, iOS booleans in this order: automotive+stationary
   (stopped in vehicle), automotive, cycling, running, walking, stationary, unknown, none.

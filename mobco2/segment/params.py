@@ -36,6 +36,8 @@ class SegmentParams:
     departure_speed_mps: float = 1.3
     arrival_hint_max_s: float = 120.0
     arrival_hint_min_conf: float = 0.5
+    walked_stay_max_s: float = 600.0
+    walked_stay_share: float = 0.5
     # trips and legs
     min_trip_m: float = 100.0
     transfer_max_s: float = 1800.0

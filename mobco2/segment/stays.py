@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mobco2.schema import MODES
 from mobco2.segment.clean import NO_MODE, CleanStats, Track, clean, concat_tracks, to_arrow, track_from_table
 from mobco2.segment.geo import haversine_m, local_d2_m2
 from mobco2.segment.params import SegmentParams
@@ -46,6 +47,7 @@ CORE_SHARE = 0.5
 TRIM_MAX_S = 120.0
 """A stay's ends are trimmed to points within CORE_SHARE of ``radius_m`` of its centre, when
 what is trimmed lasts at most TRIM_MAX_S (walking in or out of the radius)."""
+_FOOT_HINT = np.array([m in ("walk", "run") for m in MODES])
 ARRIVAL_NEXT_FIX_S = 60.0
 """A moving fix extends a trip into the stay after it only if the next fix follows within this."""
 DEPARTURE_LOOK_S = 300.0
@@ -177,14 +179,13 @@ def _trim_to_hints(track: Track, first, last, end_us, params: SegmentParams):
     Without hints nothing changes. (The same at departures moved long stays' ends minutes early
     on real days: a phone on a desk reports walking now and then.)
     """
-    if first.size == 0 or "hint" in track._filled or params.arrival_hint_max_s <= 0:
+    if first.size == 0 or params.arrival_hint_max_s <= 0:
         return first, last, end_us
     t = track.t_us
-    moving = (track.hint != NO_MODE) & (np.nan_to_num(track.hint_conf, nan=1.0) >= params.arrival_hint_min_conf)
     # a moving fix tells about the time up to the next fix only when that comes soon: a phone that
     # records only while moving (iOS) has its last moving fix minutes before the next one
-    moving[:-1] &= np.diff(t) <= int(ARRIVAL_NEXT_FIX_S * 1e6)
-    if not moving.any():
+    moving = _moving_hints(track, params)
+    if moving is None:
         return first, last, end_us
     max_us = int(params.arrival_hint_max_s * 1e6)
     # after the last moving fix among the head, leaving the stay one fix at least
@@ -197,6 +198,40 @@ def _trim_to_hints(track: Track, first, last, end_us, params: SegmentParams):
         latest = np.r_[w_mv[1:] != w_mv[:-1], True]
         new_first[w_mv[latest]] = i_mv[latest] + 1
     return new_first, last, end_us
+
+
+def _moving_hints(track: Track, params: SegmentParams) -> np.ndarray | None:
+    """Per fix, whether the source's motion activity calls it moving (confidently, and with the
+    next fix within ARRIVAL_NEXT_FIX_S: the activity speaks for the time up to it); None: no hints."""
+    if "hint" in track._filled:
+        return None
+    moving = (track.hint != NO_MODE) & (np.nan_to_num(track.hint_conf, nan=1.0) >= params.arrival_hint_min_conf)
+    moving[:-1] &= np.diff(track.t_us) <= int(ARRIVAL_NEXT_FIX_S * 1e6)
+    moving[-1] = False
+    return moving if moving.any() else None
+
+
+def _drop_walked_runs(track: Track, first: np.ndarray, last: np.ndarray, params: SegmentParams):
+    """Sliding runs without the short ones the phone's motion activity calls moving.
+
+    Five minutes within 100 m is a stay by the sliding rule, and a stroll, a walk round a market
+    or a vehicle crawling in a jam is one too. When the source says the person was moving (walking,
+    cycling, in a vehicle) for at least ``walked_stay_share`` of a run lasting at most
+    ``walked_stay_max_s``, the run is travel. Without hints nothing changes.
+    """
+    if first.size == 0 or params.walked_stay_max_s <= 0:
+        return first, last
+    moving = _moving_hints(track, params)
+    if moving is None:
+        return first, last
+    moving &= ~_FOOT_HINT[np.maximum(track.hint, 0)]  # a walk round a market is an errand
+    t = track.t_us
+    dt = np.diff(t).astype(np.float64)
+    cum = np.concatenate([[0.0], np.cumsum(np.where(moving[:-1], dt, 0.0))])
+    dur = (t[last] - t[first]).astype(np.float64)
+    share = (cum[last] - cum[first]) / np.maximum(dur, 1.0)
+    drop = (dur <= params.walked_stay_max_s * 1e6) & (share >= params.walked_stay_share)
+    return first[~drop], last[~drop]
 
 
 def _gaps(track: Track, params: SegmentParams) -> np.ndarray:
@@ -271,6 +306,7 @@ def find_stays(track: Track, params: SegmentParams, departures: np.ndarray | Non
     t, lat, lon = track.t_us, track.lat, track.lon
     n = t.size
     first, last = sliding_runs(track, params)
+    first, last = _drop_walked_runs(track, first, last, params)
     end_us = t[last] if n else np.empty(0, np.int64)
     if n > 1:
         gap = _gaps(track, params)
