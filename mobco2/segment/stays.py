@@ -72,6 +72,13 @@ class Stays:
     lat: np.ndarray
     lon: np.ndarray
     n_points: np.ndarray
+    arrived_by: np.ndarray | None = None  # index into ARRIVAL_RULES
+    left_by: np.ndarray | None = None  # index into DEPARTURE_RULES
+
+    def __post_init__(self) -> None:
+        for name in ("arrived_by", "left_by"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(len(self.first), np.int8))
 
     def __len__(self) -> int:
         return len(self.first)
@@ -357,7 +364,9 @@ def find_stays(track: Track, params: SegmentParams, departures: np.ndarray | Non
         end_us = np.maximum.reduceat(end_us, starts)
     clat, clon = centres.means(first, last)
     first, last, end_us = _trim_to_core(track, first, last, end_us, clat, clon, params.radius_m * CORE_SHARE, wrap)
+    before_hints = first
     first, last, end_us = _trim_to_hints(track, first, last, end_us, params)
+    arrived, left = _stay_rules(track, first, last, end_us, first != before_hints, departures)
     return Stays(
         first=first,
         last=last,
@@ -366,7 +375,51 @@ def find_stays(track: Track, params: SegmentParams, departures: np.ndarray | Non
         lat=clat,
         lon=clon,
         n_points=(last - first + 1).astype(np.int64),
+        arrived_by=arrived,
+        left_by=left,
     )
+
+
+ARRIVAL_RULES = (
+    "dwell: the fixes stay within radius_m for min_duration_s (sliding rule)",
+    "dwell, from the fix after the last one the phone's motion activity calls moving",
+    "signal loss: a still gap of gap_s or more after the trip's last fix",
+    "recorder pause: a still gap of paused_gap_s or more before the phone's next track segment",
+)
+DEPARTURE_RULES = (
+    "the dwell's last fix (the next one is beyond radius_m)",
+    "signal loss: the first fix after a still gap",
+    "recorder pause: the first fix of the phone's next track segment",
+    "a still gap ending elsewhere: departure dated d / speed before the first fix after it",
+)
+NO_ORIGIN = "the first fix of the data or after an untracked gap"
+NO_DESTINATION = "the last fix of the data or before an untracked gap"
+"""Why a trip ends at a stay (``Stays.arrived_by``) and starts from one (``Stays.left_by``)."""
+
+
+def trip_end_rules(trip_ids, origin: np.ndarray, dest: np.ndarray, stays: Stays) -> dict[str, dict[str, str]]:
+    """Per trip id, the rule that started it (``started_by``) and the one that ended it (``ended_by``)."""
+    out = {}
+    for tid, o, d in zip(trip_ids, origin.tolist(), dest.tolist(), strict=True):
+        out[str(tid)] = {
+            "started_by": DEPARTURE_RULES[int(stays.left_by[o])] if o >= 0 else NO_ORIGIN,
+            "ended_by": ARRIVAL_RULES[int(stays.arrived_by[d])] if d >= 0 else NO_DESTINATION,
+        }
+    return out
+
+
+def _stay_rules(track: Track, first, last, end_us, hinted, departures):
+    """Per stay, the index into ARRIVAL_RULES and DEPARTURE_RULES of what bounds it."""
+    t = track.t_us
+    n = t.size
+    over_gap = end_us > t[last]
+    after = np.minimum(last + 1, n - 1)
+    gap_only = over_gap & (first == last)
+    paused = track.seg_start[after] & over_gap
+    arrived = np.where(gap_only, np.where(paused, 3, 2), np.where(hinted, 1, 0)).astype(np.int8)
+    dep = np.isin(after, departures) if departures is not None and departures.size else np.zeros(first.size, bool)
+    left = np.where(over_gap, np.where(dep, 3, np.where(paused, 2, 1)), 0).astype(np.int8)
+    return arrived, left
 
 
 def detect_stays(
@@ -437,4 +490,6 @@ def detect_stays(
     return table
 
 
-__all__ = ["Stays", "add_departures", "detect_stays", "find_stays"]
+__all__ = [
+    "ARRIVAL_RULES", "DEPARTURE_RULES", "Stays", "add_departures", "detect_stays", "find_stays", "trip_end_rules",
+]
