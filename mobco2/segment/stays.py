@@ -218,15 +218,16 @@ def _moving_hints(track: Track, params: SegmentParams) -> np.ndarray | None:
     return moving if moving.any() else None
 
 
-def _drop_walked_runs(track: Track, first: np.ndarray, last: np.ndarray, params: SegmentParams):
-    """Sliding runs without the short ones the phone's motion activity calls moving.
+def _drop_driven_runs(track: Track, first: np.ndarray, last: np.ndarray, params: SegmentParams):
+    """Sliding runs without the short ones the phone's motion activity calls riding.
 
-    Five minutes within 100 m is a stay by the sliding rule, and a stroll, a walk round a market
-    or a vehicle crawling in a jam is one too. When the source says the person was moving (walking,
-    cycling, in a vehicle) for at least ``walked_stay_share`` of a run lasting at most
-    ``walked_stay_max_s``, the run is travel. Without hints nothing changes.
+    Five minutes within 100 m is a stay by the sliding rule, and so is a vehicle crawling in a
+    jam or waiting at lights. When the source says the person was in a vehicle or on a bike for
+    at least ``vehicle_stay_share`` of a run lasting at most ``vehicle_stay_max_s``, the run is
+    travel. Walking hints do not count: on the real days, 3-5 minute errands (a shop, a stop to
+    talk) are walked, and dropping those runs lost real stays. Without hints nothing changes.
     """
-    if first.size == 0 or params.walked_stay_max_s <= 0:
+    if first.size == 0 or params.vehicle_stay_max_s <= 0:
         return first, last
     moving = _moving_hints(track, params)
     if moving is None:
@@ -237,7 +238,7 @@ def _drop_walked_runs(track: Track, first: np.ndarray, last: np.ndarray, params:
     cum = np.concatenate([[0.0], np.cumsum(np.where(moving[:-1], dt, 0.0))])
     dur = (t[last] - t[first]).astype(np.float64)
     share = (cum[last] - cum[first]) / np.maximum(dur, 1.0)
-    drop = (dur <= params.walked_stay_max_s * 1e6) & (share >= params.walked_stay_share)
+    drop = (dur <= params.vehicle_stay_max_s * 1e6) & (share >= params.vehicle_stay_share)
     return first[~drop], last[~drop]
 
 
@@ -313,7 +314,7 @@ def find_stays(track: Track, params: SegmentParams, departures: np.ndarray | Non
     t, lat, lon = track.t_us, track.lat, track.lon
     n = t.size
     first, last = sliding_runs(track, params)
-    first, last = _drop_walked_runs(track, first, last, params)
+    first, last = _drop_driven_runs(track, first, last, params)
     end_us = t[last] if n else np.empty(0, np.int64)
     if n > 1:
         gap = _gaps(track, params)
