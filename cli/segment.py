@@ -17,7 +17,9 @@ def segment_cmd(
     explain_trip: Annotated[
         str | None,
         typer.Option(
-            "--explain", metavar="TRIP_ID", help="Show why each leg of this trip got its mode; writes nothing."
+            "--explain",
+            metavar="TRIP_ID",
+            help="Show the rules that started and ended this trip and why each leg got its mode; writes nothing.",
         ),
     ] = None,
     json_: JsonOpt = False,
@@ -59,7 +61,8 @@ def segment_cmd(
             }
             for leg in why["legs"]
         ]
-        render(rows, fmt, meta={"trip_id": why["trip_id"], "main_mode": why["main_mode"]})
+        ends = {k: why[k] for k in ("started_by", "ended_by") if k in why}
+        render(rows, fmt, meta={"trip_id": why["trip_id"], "main_mode": why["main_mode"], **ends})
         return
     summary = segment(
         store(), user_id=user, since=since, until=until, force=force, progress=say if show_progress() else None

@@ -88,6 +88,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("segment.car_speed_mps", 9.0, float, "rule car: 95th-percentile speed from this"),
     Setting("segment.bike_max_speed_mps", 12.0, float, "rule bike: 95th-percentile speed below this"),
     Setting("segment.walk_median_mps", 2.2, float, "rules walk/bike: median walking speed limit"),
+    # real-phone trip ends (issue 14, docs/real-days.md)
+    Setting("segment.paused_gap_s", 180.0, float, "a gap before a recorder pause mark this long is examined"),
+    Setting("segment.departure_speed_mps", 1.3, float, "speed dating a departure across a gap, if unseen"),
+    Setting("segment.arrival_hint_max_s", 120.0, float, "stays start after moving activity hints this far in (0: off)"),
+    Setting("segment.arrival_hint_min_conf", 0.5, float, "a motion activity this confident counts as moving"),
+    Setting("segment.vehicle_stay_max_s", 600.0, float, "a stay this short the phone calls riding is travel"),
+    Setting("segment.vehicle_stay_share", 0.5, float, "... when riding for at least this share of its time"),
     # emissions (mobco2.emissions)
     Setting("emissions.factors", "ademe-impactco2-2026-07", str, "factor set id or path"),
     Setting(

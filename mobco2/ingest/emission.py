@@ -14,16 +14,19 @@ Raw dump — a JSON array of ``{_id, user_id, metadata{key, platform, time_zone,
   offset of ``metadata.time_zone`` (else ``local_dt.timezone``) at that instant, computed per
   distinct zone. ``fmt_time`` is never read (Android writes it in the phone's locale).
 - ``background/motion_activity`` → ``mode_hint``/``mode_hint_conf`` of each point: the latest
-  activity at or before the point, if at most
+  activity at or before the point other than UNKNOWN, TILTING or NONE (they say nothing about
+  motion, and Android reports TILTING at the very instant of an ON_FOOT), if at most
   :data:`~mobco2.ingest.emission_tables.MAX_HINT_AGE_S` older. Android's integer
   ``type`` (MotionTypes) or, when absent, iOS booleans in this order: automotive+stationary
   (stopped in vehicle), automotive, cycling, running, walking, stationary, unknown, none.
   Confidence 0–100 → 0–1; ``low``/``medium``/``high`` → 0.5/0.75/1.0 (e-mission's own mapping).
   STILL, TILTING, NONE are not modes: the hint is null.
 - ``statemachine/transition`` emits no row: a tracking restart (STOP_TRACKING, BOOTED,
-  TRACKING_STOPPED, START_TRACKING) sets ``segment_start`` on the next point (the first point
-  of the file has it too). Battery, ``config/*``, ``stats/*``, ``manual/replaced_mode`` and any
-  other key are not read and are counted in ``ctx.skipped``, with entries lacking metadata or data.
+  TRACKING_STOPPED, START_TRACKING) or pause (STOPPED_MOVING: the phone judged the trip over and
+  stopped recording until it moves again) sets ``segment_start`` on the next point (the first
+  point of the file has it too); segmentation reads a gap before such a point as a pause.
+  Battery, ``config/*``, ``stats/*``, ``manual/replaced_mode`` and any other key are not read
+  and are counted in ``ctx.skipped``, with entries lacking metadata or data.
 - ``manual/mode_confirm`` and ``manual/purpose_confirm`` → labels, matched on equal
   ``start_ts``/``end_ts`` (the latest ``write_ts`` wins per trip and kind); mode, occupancy and
   vehicle from ``modes.EMISSION_LABEL``; ``not_a_trip`` keeps ``raw_mode`` with a null mode; an

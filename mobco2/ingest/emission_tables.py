@@ -24,6 +24,9 @@ ORIGIN = "emission"
 MAX_HINT_AGE_S = 300.0
 """A motion activity older than this (s) says nothing about a location point."""
 _RESTARTS = frozenset({3, 4, 11, 17})  # STOP_TRACKING, BOOTED, TRACKING_STOPPED (iOS), START_TRACKING
+_PAUSES = frozenset({2})  # STOPPED_MOVING: the phone judged the trip over and stopped recording
+_STARTS = _RESTARTS | _PAUSES
+_SILENT = frozenset({"UNKNOWN", "TILTING", "NONE"})
 _LEVELS = {"low": 0.5, "medium": 0.75, "high": 1.0}
 
 
@@ -159,15 +162,19 @@ def _confidences(acts: list[Any]) -> np.ndarray:
 
 def attach_hints(points: pa.Table, entries: list[Any], idx: np.ndarray, ctx: ParseContext) -> pa.Table:
     """``points`` with ``mode_hint``/``mode_hint_conf`` (0–1) from the latest motion activity at
-    ``idx`` no more than :data:`MAX_HINT_AGE_S` seconds before each point."""
+    ``idx`` no more than :data:`MAX_HINT_AGE_S` seconds before each point (UNKNOWN, TILTING and
+    NONE are skipped: they say nothing about how one moves)."""
     import pandas as pd  # not at import time: detection loads this module for every file
     n = points.num_rows
     code = np.full(n, -1, np.int32)
     conf = np.full(n, np.nan)
     acts = [entries[i].data for i in idx]
     act_ts = _floats([a.ts for a in acts])
-    acts = [a for a, t in zip(acts, act_ts, strict=True) if np.isfinite(t)]
-    act_ts = act_ts[np.isfinite(act_ts)]
+    # an activity that says nothing about motion does not hide the one before it: Android reports
+    # TILTING at the same instant as ON_FOOT, iOS all-false (NONE) between walking samples
+    said = np.isfinite(act_ts) & np.array([activity_name(a) not in _SILENT for a in acts], bool)
+    acts = [a for a, ok in zip(acts, said, strict=True) if ok]
+    act_ts = act_ts[said]
     dictionary: list[str] = []
     if acts:
         types = [a.type for a in acts]
@@ -203,12 +210,12 @@ def attach_hints(points: pa.Table, entries: list[Any], idx: np.ndarray, ctx: Par
 
 def mark_restarts(points: pa.Table, entries: list[Any], idx: np.ndarray) -> pa.Table:
     """``points`` (in time order) with ``segment_start``: the first point, and the first one at or
-    after each tracking restart among the transitions at ``idx``."""
+    after each tracking restart or pause (``stopped_moving``) among the transitions at ``idx``."""
     seg = np.zeros(points.num_rows, bool)
     seg[0] = True
     restarts = np.sort(
         np.array(
-            [d.ts for d in (entries[i].data for i in idx) if d.transition in _RESTARTS and d.ts is not None],
+            [d.ts for d in (entries[i].data for i in idx) if d.transition in _STARTS and d.ts is not None],
             dtype=np.float64,
         )
     )

@@ -49,7 +49,9 @@ class Track:
     ``t_us`` is UTC epoch microseconds. ``hint`` is an index into :data:`mobco2.schema.MODES`
     (-1: none). ``moving`` marks points that cannot belong to a stay (synthetic points made from
     a source segment with no raw points); ``step_m`` overrides the distance of the step that
-    ends at this point (a source segment's own distance), NaN otherwise.
+    ends at this point (a source segment's own distance), NaN otherwise. ``seg_start`` marks
+    the first point of a source track segment (the recorder had paused or restarted before it:
+    a GPX ``trkseg``, an e-mission ``stopped_moving`` or tracking restart).
     """
 
     t_us: np.ndarray
@@ -62,6 +64,7 @@ class Track:
     tz_offset_min: np.ndarray = field(default=None)  # type: ignore[assignment]
     moving: np.ndarray = field(default=None)  # type: ignore[assignment]
     step_m: np.ndarray = field(default=None)  # type: ignore[assignment]
+    seg_start: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         n = len(self.t_us)
@@ -73,6 +76,7 @@ class Track:
             "tz_offset_min": (NO_OFFSET, np.int16),
             "moving": (False, bool),
             "step_m": (np.nan, np.float64),
+            "seg_start": (False, bool),
         }
         self._filled: set[str] = set()
         self._bounds: tuple[float, float, float, float] | None = None
@@ -204,7 +208,16 @@ def track_from_table(points: pa.Table | pd.DataFrame) -> Track:
         tz_offset_min=None
         if tz is None or tz.null_count == len(tz)
         else tz.cast(pa.int16()).fill_null(NO_OFFSET).to_numpy(zero_copy_only=False),
+        seg_start=_optional_flags(table, "segment_start"),
     )
+
+
+def _optional_flags(table: pa.Table, name: str) -> np.ndarray | None:
+    """A boolean column (nulls false), or None when absent or never true."""
+    col = _column(table, name)
+    if col is None or not pa.types.is_boolean(col.type) or not pc.any(col).as_py():
+        return None
+    return col.fill_null(False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 @dataclass

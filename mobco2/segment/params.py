@@ -12,7 +12,8 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-ALGORITHM_VERSION = 4  # 3: stay centres on the antimeridian; 4: bare gaps at mixed speeds are unknown
+# 3: stay centres on the antimeridian; 4: bare gaps at mixed speeds are unknown; 5: real-phone trip ends
+ALGORITHM_VERSION = 5
 """Bump when the algorithm changes in a way that changes results: every month is recomputed."""
 
 
@@ -31,6 +32,13 @@ class SegmentParams:
     edge_min_duration_s: float = 120.0
     merge_gap_s: float = 300.0
     untracked_gap_s: float = 12 * 3600.0
+    # real-phone trip ends (issue 14, docs/real-days.md)
+    paused_gap_s: float = 180.0
+    departure_speed_mps: float = 1.3
+    arrival_hint_max_s: float = 120.0
+    arrival_hint_min_conf: float = 0.5
+    vehicle_stay_max_s: float = 600.0
+    vehicle_stay_share: float = 0.5
     # trips and legs
     min_trip_m: float = 100.0
     transfer_max_s: float = 1800.0

@@ -38,7 +38,7 @@ from mobco2.segment.clean import (
 )
 from mobco2.segment.geo import haversine_m
 from mobco2.segment.params import SegmentParams
-from mobco2.segment.stays import Stays, find_stays
+from mobco2.segment.stays import Stays, add_departures, find_stays, trip_end_rules
 from mobco2.segment.tz import zones_for
 
 _ABSORB_WALK_M = 200.0
@@ -52,6 +52,7 @@ class SegmentResult:
     legs: pa.Table
     clean_stats: CleanStats = field(default_factory=CleanStats)
     explanations: dict[str, list[dict[str, Any]]] | None = None
+    trip_ends: dict[str, dict[str, str]] | None = None  # with explain: the rule that started/ended each trip
 
 
 def make_ids(prefix: str, user_id: str, t_us: np.ndarray) -> np.ndarray:
@@ -286,7 +287,8 @@ def segment_points(
         track = concat_tracks([track, synth])
     if len(track) < 2:
         return _empty_result(stats)
-    stays = find_stays(track, params)
+    track, departures = add_departures(track, params)
+    stays = find_stays(track, params, departures)
     trips = tripmod.build_trips(track, stays, params)
     seg_arrays = _segment_arrays(segs)
     steps = tripmod.build_steps(track, trips, params, seg_arrays)
@@ -393,11 +395,12 @@ def segment_points(
             "tz": pa.array(leg_tz, pa.string()),
         }
     )
-    explanations = None
+    explanations = trip_ends = None
     if explain:
         explanations = _explanations(leg_trip_ids, leg_ids, dec, feats, ev, params)
+        trip_ends = trip_end_rules(trip_ids_all[kept], trips.origin[kept], trips.dest[kept], stays)
     return SegmentResult(
-        conform(stays_tbl, STAYS), conform(trips_tbl, TRIPS), conform(legs_tbl, LEGS), stats, explanations
+        conform(stays_tbl, STAYS), conform(trips_tbl, TRIPS), conform(legs_tbl, LEGS), stats, explanations, trip_ends
     )
 
 

@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mobco2.segment.clean import CleanStats, Track, clean, to_arrow, track_from_table
+from mobco2.schema import MODES
+from mobco2.segment.clean import NO_MODE, CleanStats, Track, clean, concat_tracks, to_arrow, track_from_table
 from mobco2.segment.geo import haversine_m, local_d2_m2
 from mobco2.segment.params import SegmentParams
 from mobco2.segment.sliding import sliding_runs
@@ -46,6 +47,14 @@ CORE_SHARE = 0.5
 TRIM_MAX_S = 120.0
 """A stay's ends are trimmed to points within CORE_SHARE of ``radius_m`` of its centre, when
 what is trimmed lasts at most TRIM_MAX_S (walking in or out of the radius)."""
+_FOOT_HINT = np.array([m in ("walk", "run") for m in MODES])
+ARRIVAL_NEXT_FIX_S = 60.0
+"""A moving fix extends a trip into the stay after it only if the next fix follows within this."""
+DEPARTURE_LOOK_S = 300.0
+DEPARTURE_SPEED_RANGE = (0.5, 40.0)
+DEPARTURE_MIN_STILL_S = 60.0
+"""A departure's speed comes from the fixes within DEPARTURE_LOOK_S after the gap, clipped; a gap
+whose travel leaves less than DEPARTURE_MIN_STILL_S still was slow travel, not a stay."""
 GLITCH_MAX_POINTS = 2
 GLITCH_MIN_STAY_POINTS = 5
 """Two stays at one place with at most GLITCH_MAX_POINTS fixes between them, each holding at least
@@ -63,6 +72,13 @@ class Stays:
     lat: np.ndarray
     lon: np.ndarray
     n_points: np.ndarray
+    arrived_by: np.ndarray | None = None  # index into ARRIVAL_RULES
+    left_by: np.ndarray | None = None  # index into DEPARTURE_RULES
+
+    def __post_init__(self) -> None:
+        for name in ("arrived_by", "left_by"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(len(self.first), np.int8))
 
     def __len__(self) -> int:
         return len(self.first)
@@ -160,18 +176,156 @@ def _trim_to_core(track: Track, first, last, end_us, clat, clon, core_m: float, 
     return new_first, new_last, new_end
 
 
-def find_stays(track: Track, params: SegmentParams) -> Stays:
-    """Stays of a cleaned :class:`Track` (see the module docstring)."""
+def _trim_to_hints(track: Track, first, last, end_us, params: SegmentParams):
+    """Move each stay's start past the last fix the phone's motion activity calls moving.
+
+    A sliding run starts as soon as the fixes come within ``radius_m`` of where they will dwell:
+    the last minute or two of walking in (or out) is counted as stay. Where the source reports
+    motion activity (an activity of at least ``arrival_hint_min_conf`` that is not still), the
+    trip goes on up to the last fix so marked within ``arrival_hint_max_s`` of the stay's start.
+    Without hints nothing changes. (The same at departures moved long stays' ends minutes early
+    on real days: a phone on a desk reports walking now and then.)
+    """
+    if first.size == 0 or params.arrival_hint_max_s <= 0:
+        return first, last, end_us
+    t = track.t_us
+    # a moving fix tells about the time up to the next fix only when that comes soon: a phone that
+    # records only while moving (iOS) has its last moving fix minutes before the next one
+    moving = _moving_hints(track, params)
+    if moving is None:
+        return first, last, end_us
+    max_us = int(params.arrival_hint_max_s * 1e6)
+    # after the last moving fix among the head, leaving the stay one fix at least
+    head_hi = np.minimum(np.searchsorted(t, t[first] + max_us, side="right"), last)
+    idx, win = _window_indices(first, head_hi)
+    mv = moving[idx]
+    new_first = first.copy()
+    if mv.any():
+        i_mv, w_mv = idx[mv], win[mv]
+        latest = np.r_[w_mv[1:] != w_mv[:-1], True]
+        new_first[w_mv[latest]] = i_mv[latest] + 1
+    return new_first, last, end_us
+
+
+def _moving_hints(track: Track, params: SegmentParams) -> np.ndarray | None:
+    """Per fix, whether the source's motion activity calls it moving (confidently, and with the
+    next fix within ARRIVAL_NEXT_FIX_S: the activity speaks for the time up to it); None: no hints."""
+    if "hint" in track._filled:
+        return None
+    moving = (track.hint != NO_MODE) & (np.nan_to_num(track.hint_conf, nan=1.0) >= params.arrival_hint_min_conf)
+    moving[:-1] &= np.diff(track.t_us) <= int(ARRIVAL_NEXT_FIX_S * 1e6)
+    moving[-1] = False
+    return moving if moving.any() else None
+
+
+def _drop_driven_runs(track: Track, first: np.ndarray, last: np.ndarray, params: SegmentParams):
+    """Sliding runs without the short ones the phone's motion activity calls riding.
+
+    Five minutes within 100 m is a stay by the sliding rule, and so is a vehicle crawling in a
+    jam or waiting at lights. When the source says the person was in a vehicle or on a bike for
+    at least ``vehicle_stay_share`` of a run lasting at most ``vehicle_stay_max_s``, the run is
+    travel. Walking hints do not count: on the real days, 3-5 minute errands (a shop, a stop to
+    talk) are walked, and dropping those runs lost real stays. Without hints nothing changes.
+    """
+    if first.size == 0 or params.vehicle_stay_max_s <= 0:
+        return first, last
+    moving = _moving_hints(track, params)
+    if moving is None:
+        return first, last
+    moving &= ~_FOOT_HINT[np.maximum(track.hint, 0)]  # a walk round a market is an errand
+    t = track.t_us
+    dt = np.diff(t).astype(np.float64)
+    cum = np.concatenate([[0.0], np.cumsum(np.where(moving[:-1], dt, 0.0))])
+    dur = (t[last] - t[first]).astype(np.float64)
+    share = (cum[last] - cum[first]) / np.maximum(dur, 1.0)
+    drop = (dur <= params.vehicle_stay_max_s * 1e6) & (share >= params.vehicle_stay_share)
+    return first[~drop], last[~drop]
+
+
+def _gaps(track: Track, params: SegmentParams) -> np.ndarray:
+    """Indices ``g`` of the gaps (g, g + 1) long enough to be examined as signal loss: at least
+    ``gap_s``, or ``paused_gap_s`` before the first point of a new source track segment (the
+    recorder paused because the phone judged the trip over: e-mission's ``stopped_moving``)."""
+    dt = np.diff(track.t_us)
+    long = dt >= int(params.gap_s * 1e6)
+    if "seg_start" not in track._filled:
+        long |= track.seg_start[1:] & (dt >= int(params.paused_gap_s * 1e6))
+    return np.flatnonzero(long)
+
+
+def add_departures(track: Track, params: SegmentParams) -> tuple[Track, np.ndarray]:
+    """``track`` with a departure point in each still gap that ends somewhere else.
+
+    A phone that stops recording at a place (iOS records only while moving; Android's e-mission
+    sleeps in a geofence) wakes up once you are already some way off: the first fix after the
+    gap lies ``d`` metres from the last one before it. When ``d`` exceeds ``radius_m`` and the gap
+    is still (slower than ``gap_stay_max_speed_mps`` overall), you stayed at the first place and
+    then travelled ``d``: the departure is put ``d / v`` seconds before the first fix, at the
+    place, ``v`` being the trip's speed over its first fixes (``departure_speed_mps`` when they
+    do not tell), so that the stay ends
+    there and the trip starts there instead of the whole gap being one stay at one of the ends.
+    Returns the new track and the indices of the departure points in it (for :func:`find_stays`:
+    the time before each is still, however short what is left of the gap).
+    """
+    n = len(track)
+    none = np.empty(0, np.int64)
+    if n < 2 or params.departure_speed_mps <= 0:
+        return track, none
+    g = _gaps(track, params)
+    if g.size == 0:
+        return track, none
+    t, lat, lon = track.t_us, track.lat, track.lon
+    d = haversine_m(lat[g], lon[g], lat[g + 1], lon[g + 1])
+    dt_s = (t[g + 1] - t[g]) * 1e-6
+    sel = (d > params.radius_m) & (d / dt_s <= params.gap_stay_max_speed_mps) & ~track.moving[g + 1]
+    if not sel.any():
+        return track, none
+    g, d = g[sel], d[sel]
+    # the speed of the trip as its first fixes after the gap show it (path over time, as e-mission
+    # extrapolates a trip's start), within DEPARTURE_SPEED_RANGE; ``departure_speed_mps`` if unseen
+    step = np.concatenate([[0.0], np.cumsum(haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:]))])
+    a = g + 1
+    b = np.minimum(np.searchsorted(t, t[a] + int(DEPARTURE_LOOK_S * 1e6), side="right") - 1, n - 1)
+    span_s = (t[b] - t[a]) * 1e-6
+    v = np.where(span_s > 0, (step[b] - step[a]) / np.maximum(span_s, 1e-3), params.departure_speed_mps)
+    v = np.clip(v, *DEPARTURE_SPEED_RANGE)
+    travel_us = (d / v * 1e6).astype(np.int64)
+    # a gap that the travel alone fills was slow travel: no stay to end in it
+    keep = t[g + 1] - travel_us >= t[g] + int(DEPARTURE_MIN_STILL_S * 1e6)
+    if not keep.any():
+        return track, none
+    g, travel_us = g[keep], travel_us[keep]
+    dep = track.take(g + 1)  # the departure's mode hint is the trip's
+    dep.t_us = t[g + 1] - travel_us
+    dep.lat, dep.lon = lat[g].copy(), lon[g].copy()
+    dep.moving = np.ones(g.size, bool)  # the first point of the trip: no sliding run takes it in
+    dep._filled.discard("moving")
+    if "accuracy_m" not in dep._filled:
+        dep.accuracy_m = track.accuracy_m[g].copy()
+    if "speed_mps" not in dep._filled:
+        dep.speed_mps = np.full(g.size, np.nan)
+    # each departure lands between its gap's two fixes: in the merged track, after g + k earlier ones
+    return concat_tracks([track, dep]), g + 1 + np.arange(g.size)
+
+
+def find_stays(track: Track, params: SegmentParams, departures: np.ndarray | None = None) -> Stays:
+    """Stays of a cleaned :class:`Track` (see the module docstring); ``departures`` are the
+    departure points :func:`add_departures` put in it."""
     t, lat, lon = track.t_us, track.lat, track.lon
     n = t.size
     first, last = sliding_runs(track, params)
+    first, last = _drop_driven_runs(track, first, last, params)
     end_us = t[last] if n else np.empty(0, np.int64)
     if n > 1:
-        gap = np.flatnonzero(np.diff(t) >= int(params.gap_s * 1e6))
+        gap = _gaps(track, params)
+        if departures is not None and departures.size:
+            gap = np.union1d(gap, departures - 1)
         if gap.size:
             d = haversine_m(lat[gap], lon[gap], lat[gap + 1], lon[gap + 1])
-            dt_gap = (t[gap + 1] - t[gap]) * 1e-6
+            dt_gap = np.maximum((t[gap + 1] - t[gap]) * 1e-6, 1e-3)
             still = (d / dt_gap <= params.gap_stay_max_speed_mps) & ~track.moving[gap + 1]
+            if departures is not None and departures.size:
+                still |= np.isin(gap + 1, departures)
             g = gap[still]
             first = np.concatenate([first, g])
             last = np.concatenate([last, g])
@@ -211,6 +365,9 @@ def find_stays(track: Track, params: SegmentParams) -> Stays:
         end_us = np.maximum.reduceat(end_us, starts)
     clat, clon = centres.means(first, last)
     first, last, end_us = _trim_to_core(track, first, last, end_us, clat, clon, params.radius_m * CORE_SHARE, wrap)
+    before_hints = first
+    first, last, end_us = _trim_to_hints(track, first, last, end_us, params)
+    arrived, left = _stay_rules(track, first, last, end_us, first != before_hints, departures)
     return Stays(
         first=first,
         last=last,
@@ -219,7 +376,51 @@ def find_stays(track: Track, params: SegmentParams) -> Stays:
         lat=clat,
         lon=clon,
         n_points=(last - first + 1).astype(np.int64),
+        arrived_by=arrived,
+        left_by=left,
     )
+
+
+ARRIVAL_RULES = (
+    "dwell: the fixes stay within radius_m for min_duration_s (sliding rule)",
+    "dwell, from the fix after the last one the phone's motion activity calls moving",
+    "signal loss: a still gap of gap_s or more after the trip's last fix",
+    "recorder pause: a still gap of paused_gap_s or more before the phone's next track segment",
+)
+DEPARTURE_RULES = (
+    "the dwell's last fix (the next one is beyond radius_m)",
+    "signal loss: the first fix after a still gap",
+    "recorder pause: the first fix of the phone's next track segment",
+    "a still gap ending elsewhere: departure dated d / speed before the first fix after it",
+)
+NO_ORIGIN = "the first fix of the data or after an untracked gap"
+NO_DESTINATION = "the last fix of the data or before an untracked gap"
+"""Why a trip ends at a stay (``Stays.arrived_by``) and starts from one (``Stays.left_by``)."""
+
+
+def trip_end_rules(trip_ids, origin: np.ndarray, dest: np.ndarray, stays: Stays) -> dict[str, dict[str, str]]:
+    """Per trip id, the rule that started it (``started_by``) and the one that ended it (``ended_by``)."""
+    out = {}
+    for tid, o, d in zip(trip_ids, origin.tolist(), dest.tolist(), strict=True):
+        out[str(tid)] = {
+            "started_by": DEPARTURE_RULES[int(stays.left_by[o])] if o >= 0 else NO_ORIGIN,
+            "ended_by": ARRIVAL_RULES[int(stays.arrived_by[d])] if d >= 0 else NO_DESTINATION,
+        }
+    return out
+
+
+def _stay_rules(track: Track, first, last, end_us, hinted, departures):
+    """Per stay, the index into ARRIVAL_RULES and DEPARTURE_RULES of what bounds it."""
+    t = track.t_us
+    n = t.size
+    over_gap = end_us > t[last]
+    after = np.minimum(last + 1, n - 1)
+    gap_only = over_gap & (first == last)
+    paused = track.seg_start[after] & over_gap
+    arrived = np.where(gap_only, np.where(paused, 3, 2), np.where(hinted, 1, 0)).astype(np.int8)
+    dep = np.isin(after, departures) if departures is not None and departures.size else np.zeros(first.size, bool)
+    left = np.where(over_gap, np.where(dep, 3, np.where(paused, 2, 1)), 0).astype(np.int8)
+    return arrived, left
 
 
 def detect_stays(
@@ -290,4 +491,6 @@ def detect_stays(
     return table
 
 
-__all__ = ["Stays", "detect_stays", "find_stays"]
+__all__ = [
+    "ARRIVAL_RULES", "DEPARTURE_RULES", "Stays", "add_departures", "detect_stays", "find_stays", "trip_end_rules",
+]

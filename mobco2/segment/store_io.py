@@ -363,5 +363,6 @@ def explain(store: Any, trip_id: str, params: SegmentParams | None = None) -> di
         "distance_m": distance,
         "main_mode": main_mode,
         "priority": ["label", "source", "sensed", "inferred"],
+        **(res.trip_ends or {}).get(trip_id, {}),
         "legs": legs,
     }

@@ -59,8 +59,9 @@ MOTION = {0: "car", 1: "bike", 2: "walk", 3: None, 4: "unknown", 5: None, 7: "wa
 
 
 def expected_hints(locations: list[dict], activities: list[dict]) -> list[tuple]:
-    """A slow, obvious oracle: for each location, the latest activity at most 300 s older."""
-    acts = sorted(activities, key=lambda a: a["ts"])
+    """A slow, obvious oracle: for each location, the latest activity at most 300 s older that is
+    not UNKNOWN (4), TILTING (5) or NONE (9)."""
+    acts = sorted((a for a in activities if a["type"] not in (4, 5, 9)), key=lambda a: a["ts"])
     out = []
     for loc in sorted(locations, key=lambda x: x["ts"]):
         best = None
@@ -105,8 +106,13 @@ def test_android_dump_prefers_filtered_locations(samples):
     ):
         assert mode == want_mode
         assert (conf is None) if want_conf is None else conf == pytest.approx(want_conf)
-    assert sum(m == "bike" for m, _ in hints) == 17
-    assert [p["segment_start"] for p in points] == [True] + [False] * 41
+    assert sum(m == "bike" for m, _ in hints) == 20  # 17 before TILTING and UNKNOWN were skipped
+    # a new segment after each pause (STOPPED_MOVING) or restart of the phone's tracking
+    marks = sorted(d["ts"] for d in by_key["statemachine/transition"] if d["transition"] in (2, 3, 4))
+    pts_ts = sorted(f["ts"] for f in filtered)
+    starts = {0} | {next(i for i, t in enumerate(pts_ts) if t >= m) for m in marks if m <= pts_ts[-1]}
+    assert [p["segment_start"] for p in points] == [i in starts for i in range(len(points))]
+    assert sum(p["segment_start"] for p in points) == 3  # the first point and two after a stop or a boot
 
 
 def test_ios_dump_booleans_and_unknown_speed(samples):
