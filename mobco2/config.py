@@ -88,6 +88,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("segment.car_speed_mps", 9.0, float, "rule car: 95th-percentile speed from this"),
     Setting("segment.bike_max_speed_mps", 12.0, float, "rule bike: 95th-percentile speed below this"),
     Setting("segment.walk_median_mps", 2.2, float, "rules walk/bike: median walking speed limit"),
+    # leg smoothing and source evidence
+    Setting("segment.min_leg_s", 60.0, float, "a leg shorter than this in time merges into a neighbour"),
+    Setting("segment.min_leg_m", 150.0, float, "a leg shorter than this in distance merges into a neighbour"),
+    Setting("segment.source_sparse_step_s", 60.0, float,
+            "points further apart than this are too sparse to measure a path: a source segment's distance is used"),
     # emissions (mobco2.emissions)
     Setting("emissions.factors", "ademe-impactco2-2026-07", str, "factor set id or path"),
     Setting(
