@@ -8,8 +8,10 @@ Two kinds of data, each with a known truth:
   their ``sensed_mode`` mapped to our vocabulary and compared by family: foot, cycle, vehicle).
 
 For every pair of thresholds in a small grid it prints the time-weighted leg-mode accuracy, the
-number of found legs against the true number, and how many true walks between two motorised
-legs survive as walks. It also prints the shortest true legs, which bound what a minimum may
+number of found legs against the true number, how many true walks between two motorised legs
+survive as walks, and, on four 40-minute rides at the borderline speeds of the issue (1.5-3 m/s,
+tests/segment/test_smooth.py ``bike_track``; one true leg each), how many legs come out and the
+shortest. It also prints the shortest true legs, which bound what a minimum may
 merge away. Run: ``.venv/bin/python bench/experiment_leg_smoothing.py`` (a few minutes).
 """
 
@@ -28,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from mobco2.segment import SegmentParams, segment_points  # noqa: E402
 from tests.segment import gen  # noqa: E402
+from tests.segment.test_smooth import bike_track  # noqa: E402
 from tests.segment.test_sources import parse_real  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "sample-inputs" / "emission-real-dev"
@@ -35,7 +38,7 @@ FAMILY = {"walk": "foot", "run": "foot", "bike": "cycle", "ebike": "cycle"}
 SENSED = {"ON_FOOT": "walk", "WALKING": "walk", "RUNNING": "walk", "BICYCLING": "bike", "IN_VEHICLE": "car",
           "CAR": "car", "BUS": "car", "TRAIN": "car", "AIR_OR_HSR": "car", "SUBWAY": "car", "TRAM": "car",
           "LIGHT_RAIL": "car", "UNKNOWN": None, "STILL": None}
-GRID = [(0.0, 0.0), (30.0, 100.0), (60.0, 100.0), (60.0, 150.0), (90.0, 200.0), (120.0, 300.0)]
+GRID = [(0.0, 0.0), (30.0, 100.0), (60.0, 100.0), (60.0, 150.0), (60.0, 200.0), (90.0, 200.0), (120.0, 300.0)]
 
 
 def _family(modes) -> np.ndarray:
@@ -101,9 +104,10 @@ def main() -> None:
     tw = pd.concat([transfer_walks(c[2]) for c in cases])
     print(f"true walks between motorised legs: {len(tw)}; shortest (s):",
           np.round(np.sort(((tw.end_us - tw.start_us) / 1e6).to_numpy())[:5], 0).tolist())
+    rides = [bike_track(seed, v_mps=(1.5, 3.0)) for seed in range(4)]
     print("| min_leg_s | min_leg_m | generated accuracy (mean) | real accuracy (mean) | legs found / true "
-          "| transfer walks kept |")
-    print("|---:|---:|---:|---:|---:|---:|")
+          "| transfer walks kept | borderline rides: legs / shortest m |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for min_s, min_m in GRID:
         params = SegmentParams(min_leg_s=min_s, min_leg_m=min_m)
         gen_acc, real_acc, n_found, n_true, kept = [], [], 0, 0, 0
@@ -114,8 +118,11 @@ def main() -> None:
             n_found += len(legs)
             n_true += len(truth)
             kept += k
+        ride_legs = [segment_points(r, params=params).legs.to_pandas() for r in rides]
+        n_ride = sum(len(x) for x in ride_legs)
+        shortest = min(x.distance_m.min() for x in ride_legs)
         print(f"| {min_s:.0f} | {min_m:.0f} | {np.mean(gen_acc):.3f} | {np.mean(real_acc):.3f} | "
-              f"{n_found} / {n_true} | {kept} / {len(tw)} |")
+              f"{n_found} / {n_true} | {kept} / {len(tw)} | {n_ride} / {shortest:.0f} |")
 
 
 if __name__ == "__main__":

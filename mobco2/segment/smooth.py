@@ -12,8 +12,10 @@ Never merged:
 
 * **a walk between two motorised legs** (the walk to the platform, a change of bus): a real
   transfer, however short — this is what keeps the walk to the station its own leg;
-* a leg whose mode a user label or a source segment decided (``evidence_row`` ≥ 0): the user
-  or the source said so;
+* a leg whose mode a label decided (``mode_source`` ``label``: the user's; ``source``: a mode the
+  user confirmed in the source app). A source's *sensed* mode (Google's activity type, e-mission's
+  motion type) is a guess like ours and goes the same way: Google's 80 m "walk" from the car to
+  the door is not a change of mode worth a leg;
 * a trip's only leg (there is no change of mode to accept);
 * into an ``unknown`` leg (a bare jump across a signal gap): the known mode would be lost.
 
@@ -81,7 +83,8 @@ def smooth_legs(
         prev_ok = prev_same & np.r_[False, known[:-1]]
         next_ok = next_same & np.r_[known[1:], False]
         short = (dur < params.min_leg_s) | (dist < params.min_leg_m)
-        cand = short & ~transfer_walk & (dec.evidence_row < 0) & (prev_ok | next_ok)
+        labelled = np.isin(dec.source, ["label", "source"])
+        cand = short & ~transfer_walk & ~labelled & (prev_ok | next_ok)
         if not cand.any():
             break
         # shortest first; a candidate waits when a neighbour candidate is shorter (ties: the earlier)
