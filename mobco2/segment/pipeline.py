@@ -6,9 +6,11 @@
 * ``stay_id`` = ``s_`` + hash(user, start minute); ``trip_id`` = ``t_`` + hash(user, start
   minute); ``leg_id`` = ``l_`` + hash(user, start minute) — UTC minutes, so a trip keeps its ID
   when a later import adds a point a few seconds off; two objects in one minute get ``-2``, ``-3``.
-* Source segments with no raw points inside (a day known only from Google's semantic history)
-  become synthetic points at their ends, with the segment's own distance and mode: they flow
-  through the same stays/trips/legs code and can never be part of a stay.
+* The source's own segments and visits join the points by time (:mod:`mobco2.segment.sources_merge`):
+  visits are stays; a segment with no raw points inside (a day known only from Google's semantic
+  history) becomes synthetic points at its ends, with its own distance and mode, which flow
+  through the same stays/trips/legs code and can never be part of a stay; sparse legs take the
+  source's distance. Short legs then merge into their neighbours (:mod:`mobco2.segment.smooth`).
 """
 
 from __future__ import annotations
@@ -230,7 +232,7 @@ def segment_points(
     if len(track) < 2:
         return _empty_result(stats)
     stays = find_stays(track, params)
-    stays, from_visit = sources_merge.merge_visit_stays(track, stays, visits, src, labs)
+    stays, from_visit, time_conflicts = sources_merge.merge_visit_stays(track, stays, visits, src, labs, params)
     trips = tripmod.build_trips(track, stays, params)
     seg_arrays = _segment_arrays(segs)
     steps = tripmod.build_steps(track, trips, params, seg_arrays)
@@ -346,7 +348,9 @@ def segment_points(
         inferred, inferred_conf, _ = infer.apply_rules(feats, params)
         extra = {
             "distance_from": distance_from,
-            "conflict": sources_merge.conflicts(dec, inferred, inferred_conf, feats["n_points"]),
+            "conflict": sources_merge.conflict_notes(
+                sources_merge.conflicts(dec, inferred, inferred_conf, feats["n_points"]), s_us, time_conflicts
+            ),
         }
         explanations = _explanations(leg_trip_ids, leg_ids, dec, feats, ev, params, extra)
     return SegmentResult(

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from mobco2.schema import MODES
 from mobco2.segment.clean import MODE_CODE, NO_MODE, Track, ts_to_us
 from mobco2.segment.geo import haversine_m
 from mobco2.segment.params import SegmentParams
@@ -93,6 +94,26 @@ class SourceSegments:
 
     def __len__(self) -> int:
         return len(self.start_us)
+
+
+@dataclass
+class TimeConflicts:
+    """Where the points and the source disagree in time, and how the rules resolved it."""
+
+    start_us: np.ndarray
+    end_us: np.ndarray
+    text: np.ndarray  # object: a sentence for --explain
+
+    @classmethod
+    def of(cls, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> TimeConflicts:
+        parts = [p for p in parts if p[0].size]
+        if not parts:
+            return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, object))
+        return cls(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
+
+
+def _hhmm(t_us: np.ndarray) -> list[str]:
+    return [str(x)[11:16] for x in t_us.astype("datetime64[us]")]
 
 
 def _floats(table: pa.Table, name: str) -> np.ndarray:
@@ -192,21 +213,32 @@ def synthetic_points(track: Track, segs: SourceSegments | None, visits: Visits, 
 
 
 def merge_visit_stays(
-    track: Track, stays: Stays, visits: Visits, segs: SourceSegments | None, labels: pa.Table | None = None
-) -> tuple[Stays, np.ndarray]:
-    """Stays with the source visits in (rules 1 and 2), and which of them hold a visit."""
+    track: Track, stays: Stays, visits: Visits, segs: SourceSegments | None, labels: pa.Table | None,
+    params: SegmentParams,
+) -> tuple[Stays, np.ndarray, TimeConflicts]:
+    """Stays with the source visits in (rules 1 and 2), which of them hold a visit, and the
+    disagreements in time those rules resolved."""
     t = track.t_us
     keep = ~merged_by_user(stays.start_us, stays.end_us, labels)
+    conflicts = []
     if segs is not None and len(stays) and (segs.code != NO_MODE).any():
         moves = segs.code != NO_MODE
         ms0, ms1 = segs.start_us[moves], segs.end_us[moves]
         j = np.searchsorted(ms0, stays.start_us, side="right") - 1
-        keep &= ~((j >= 0) & (stays.end_us <= ms1[np.maximum(j, 0)]))
+        inside = keep & (j >= 0) & (stays.end_us <= ms1[np.maximum(j, 0)])
+        keep &= ~inside
+        modes = np.array(MODES, dtype=object)[segs.code[moves][np.maximum(j[inside], 0)]]
+        mins = (stays.end_us[inside] - stays.start_us[inside]) / 60e6
+        conflicts.append((stays.start_us[inside], stays.end_us[inside], np.array(
+            [f"the points stand still {m:.0f} min from {h} inside the source's {mode} segment: not a stay "
+             "(the source saw the movement)" for m, h, mode in zip(mins, _hhmm(stays.start_us[inside]), modes,
+                                                                     strict=True)], dtype=object)))
     if not len(visits):
         kept = Stays(*(getattr(stays, f)[keep] for f in Stays.__dataclass_fields__))
-        return kept, np.zeros(len(kept), bool)
+        return kept, np.zeros(len(kept), bool), TimeConflicts.of(conflicts)
     vf = np.searchsorted(t, visits.start_us)
     vl = np.searchsorted(t, visits.end_us, side="right") - 1
+    conflicts.append(_moving_visits(track, visits, vf, vl, params))
     first = np.concatenate([stays.first[keep], vf])
     last = np.concatenate([stays.last[keep], vl])
     end_us = np.concatenate([stays.end_us[keep], visits.end_us])
@@ -232,7 +264,43 @@ def merge_visit_stays(
     e2 = np.maximum(np.maximum.reduceat(end_us, g), t[l2])
     merged = Stays(first=f2, last=l2, start_us=t[f2], end_us=e2, lat=lat[pick], lon=lon[pick],
                    n_points=(l2 - f2 + 1).astype(np.int64))
-    return merged, has_visit
+    return merged, has_visit, TimeConflicts.of(conflicts)
+
+
+def _moving_visits(track: Track, visits: Visits, vf: np.ndarray, vl: np.ndarray, params: SegmentParams):
+    """Visits whose points go farther than twice the stay radius from the place (rule 1 overrides them)."""
+    lengths = np.maximum(vl - vf + 1, 0)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, object)
+    win = np.repeat(np.arange(len(visits)), lengths)
+    idx = vf[win] + (np.arange(total) - (np.cumsum(lengths) - lengths)[win])
+    d = haversine_m(visits.lat[win], visits.lon[win], track.lat[idx], track.lon[idx])
+    far = np.zeros(len(visits))
+    np.maximum.at(far, win, d)
+    bad = far > 2 * params.radius_m
+    text = np.array(
+        [f"the points move up to {x:.0f} m from the source's visit {a}-{b}: it is a stay all the same "
+         "(a source visit always ends a trip)"
+         for x, a, b in zip(far[bad], _hhmm(visits.start_us[bad]), _hhmm(visits.end_us[bad]), strict=True)],
+        dtype=object,
+    )
+    return visits.start_us[bad], visits.end_us[bad], text
+
+
+def conflict_notes(mode_conflicts: np.ndarray, leg_start_us: np.ndarray, times: TimeConflicts) -> np.ndarray:
+    """Per leg, every conflict it is concerned by: its own mode conflict, and each time conflict
+    attached to the last leg starting at or before it (the leg it lies in, or the one before a visit)."""
+    out = mode_conflicts.copy()
+    if not len(times.text) or not leg_start_us.size:
+        return out
+    order = np.argsort(leg_start_us, kind="stable")
+    j = np.searchsorted(leg_start_us[order], times.start_us, side="right") - 1
+    for k, text in zip(j.tolist(), times.text.tolist(), strict=True):  # a handful per month
+        if k >= 0:
+            i = order[k]
+            out[i] = text if out[i] is None else f"{out[i]}; {text}"
+    return out
 
 
 def keep_visits_apart(join: np.ndarray, dest: np.ndarray, from_visit: np.ndarray) -> np.ndarray:
@@ -337,7 +405,9 @@ def conflicts(dec, inferred_mode: np.ndarray, inferred_conf: np.ndarray, n_raw: 
 
 __all__ = [
     "SourceSegments",
+    "TimeConflicts",
     "Visits",
+    "conflict_notes",
     "conflicts",
     "keep_visits_apart",
     "leg_distances",

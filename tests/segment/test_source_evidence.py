@@ -16,12 +16,17 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mobco2.emissions import load_factor_set
 from mobco2.ingest import import_paths
-from mobco2.segment import explain, segment
+from mobco2.schema import POINTS, SOURCE_SEGMENTS, SOURCE_VISITS, conform
+from mobco2.segment import explain, segment, segment_points
 from mobco2.store import Store
+from tests.segment.test_real_samples import check_consistent
 
 DAY = datetime(2024, 3, 14, tzinfo=UTC)
 A, B, C = (46.1600, -1.1500), (46.2600, -1.0500), (46.2300, -1.0200)
@@ -269,7 +274,6 @@ def test_the_visit_separates_trips_even_when_it_is_short(tmp_path):
 
 
 def test_a_user_label_over_the_visit_merges_the_two_trips(tmp_path):
-    from mobco2.segment import segment_points
     from tests.segment.test_sources import parse_real
 
     path = tmp_path / "2024_MARCH.json"
@@ -324,3 +328,95 @@ def test_a_trip_is_never_shorter_than_the_straight_line_between_its_ends(tmp_pat
     assert trips.distance_m.iloc[0] == pytest.approx(crow, rel=1e-3)
     why = explain(store, trips.trip_id.iloc[0])
     assert why["legs"][0]["distance_from"] == "straight line"
+
+
+BASE = pd.Timestamp("2024-03-14T06:00:00Z")
+
+
+@st.composite
+def days_with_sources(draw):
+    """Random points, source segments and visits over a few hours: overlapping, touching,
+    inside one another, without raw points, with or without coordinates."""
+    def when(lo=0, hi=6 * 3600):
+        return BASE + pd.Timedelta(seconds=draw(st.integers(lo, hi)))
+
+    def place():
+        return draw(st.floats(46.10, 46.30)), draw(st.floats(-1.20, -1.00))
+
+    n = draw(st.integers(0, 40))
+    pts = sorted({when() for _ in range(n)})
+    points = pd.DataFrame({"user_id": "me", "ts": pd.to_datetime(pts, utc=True), "lat": [place()[0] for _ in pts],
+                           "lon": [place()[1] for _ in pts]})
+    segs = []
+    for _ in range(draw(st.integers(0, 5))):
+        s = when()
+        e = s + pd.Timedelta(seconds=draw(st.integers(1, 7200)))
+        (a0, o0), (a1, o1) = place(), place()
+        placed = draw(st.booleans())
+        segs.append({"user_id": "me", "started_at": s, "finished_at": e,
+                     "mode": draw(st.sampled_from(["car", "walk", "bike", "bus", "unknown"])),
+                     "distance_m": draw(st.one_of(st.none(), st.floats(0, 50_000))),
+                     "start_lat": a0 if placed else None, "start_lon": o0 if placed else None,
+                     "end_lat": a1, "end_lon": o1, "origin": "google_semantic", "import_id": "t"})
+    visits = []
+    for _ in range(draw(st.integers(0, 4))):
+        s = when()
+        e = s + pd.Timedelta(seconds=draw(st.integers(1, 7200)))
+        la, lo = place()
+        visits.append({"user_id": "me", "started_at": s, "finished_at": e, "lat": la, "lon": lo,
+                       "origin": "google_semantic", "import_id": "t"})
+    return points, segs, visits
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(days_with_sources())
+def test_any_mix_of_points_segments_and_visits_segments_consistently(day):
+    points, segs, visits = day
+    pts = conform(pa.Table.from_pandas(points.assign(source_format="t", import_id="t"), preserve_index=False), POINTS)
+    seg_t = conform(pa.Table.from_pylist(segs), SOURCE_SEGMENTS) if segs else None
+    vis_t = conform(pa.Table.from_pylist(visits), SOURCE_VISITS) if visits else None
+    res = segment_points(pts, seg_t, source_visits=vis_t, user_id="me")
+    stays, trips, legs = res.stays.to_pandas(), res.trips.to_pandas(), res.legs.to_pandas()
+    check_consistent(stays, trips, legs)
+    # every visit long enough to matter lies within stays, never inside a trip
+    for v in visits:
+        inside = trips[(trips.started_at > v["started_at"]) & (trips.finished_at < v["finished_at"])]
+        assert inside.empty, (v, inside[["started_at", "finished_at"]])
+
+
+def test_a_visit_wins_over_points_that_move_during_it_and_explain_says_so(tmp_path):
+    """Points walking 1.3 km away and back during the visit: the visit is a stay all the same."""
+    doc = semantic_day()
+    visit = doc["timelineObjects"][1]["placeVisit"]
+    s = VISIT[0] + timedelta(minutes=10)
+    walk = [(s + timedelta(seconds=20 * i), B[0] + 1.2e-4 * min(i, 120 - i), B[1]) for i in range(121)]
+    visit["simplifiedRawPath"]["points"] = [
+        {"latE7": _e7(la), "lngE7": _e7(lo), "accuracyMeters": 8, "timestamp": _iso(t)} for t, la, lo in walk]
+    store = _store_with(tmp_path, "2024_MARCH.json", doc)
+    trips, _ = _tables(store)
+    assert len(trips) == 2
+    assert trips.finished_at.iloc[0] <= pd.Timestamp(VISIT[0]) and trips.started_at.iloc[1] >= pd.Timestamp(VISIT[1])
+    why = explain(store, trips.trip_id.iloc[0])
+    notes = [leg["conflict"] for leg in why["legs"] if leg["conflict"]]
+    assert notes and "visit" in notes[-1] and "always ends a trip" in notes[-1]
+
+
+def test_the_points_standing_still_inside_a_car_segment_are_no_stay(tmp_path):
+    """Twelve minutes stuck in a jam mid-drive, dense fixes: the source's segment says moving."""
+    doc = semantic_day()
+    seg = doc["timelineObjects"][0]["activitySegment"]
+    s = LEG1[0]
+    fixes = []
+    for i in range(0, 41 * 60, 15):
+        share = min(i, 15 * 60) / (41 * 60) + max(i - 27 * 60, 0) / (41 * 60)  # still from 15 to 27 min
+        fixes.append((s + timedelta(seconds=i), *_along(A, B, min(share, 1.0))))
+    seg["simplifiedRawPath"]["points"] = [
+        {"latE7": _e7(la), "lngE7": _e7(lo), "accuracyMeters": 8, "timestamp": _iso(t)} for t, la, lo in fixes]
+    store = _store_with(tmp_path, "2024_MARCH.json", doc)
+    trips, legs = _tables(store)
+    assert len(trips) == 2
+    first = trips.iloc[0]
+    assert first.started_at <= pd.Timestamp(LEG1[0]) + pd.Timedelta(minutes=1)
+    assert set(legs[legs.trip_id == first.trip_id]["mode"]) == {"car"}
+    why = explain(store, first.trip_id)
+    assert any(leg["conflict"] and "not a stay" in leg["conflict"] for leg in why["legs"])
