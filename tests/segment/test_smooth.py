@@ -118,7 +118,9 @@ def test_a_short_walk_between_two_motorised_legs_stays_its_own_leg():
 
 
 def _short_legs(legs: pd.DataFrame, params: SegmentParams) -> pd.DataFrame:
-    """Legs below the minimum that smoothing should have merged (see mobco2.segment.smooth)."""
+    """Legs below the minimum, except walks between two motorised legs and a trip's only leg.
+
+    (Labelled legs are never merged either, but no sample holds a short one.)"""
     legs = legs.sort_values(["trip_id", "started_at"]).reset_index(drop=True)
     dur = (legs.finished_at - legs.started_at).dt.total_seconds()
     short = (dur < params.min_leg_s) | (legs.distance_m < params.min_leg_m)
@@ -127,9 +129,8 @@ def _short_legs(legs: pd.DataFrame, params: SegmentParams) -> pd.DataFrame:
     motor = ~legs["mode"].isin(NOT_MOTORISED)
     between = (legs["mode"] == "walk") & same_prev & same_next & motor.shift(1, fill_value=False) & motor.shift(
         -1, fill_value=False)
-    alone = ~same_prev & ~same_next
-    decided = legs.mode_source.isin(["label", "source"])
-    return legs[short & ~between & ~alone & ~decided]
+    alone = ~same_prev & ~same_next  # a trip's only leg: no change of mode to accept
+    return legs[short & ~between & ~alone]
 
 
 SAMPLE_FILES = sorted(str(p.relative_to(SAMPLES)) for p in SAMPLES.rglob("*") if p.is_file() and p.name != "SOURCES.md")

@@ -368,7 +368,7 @@ def days_with_sources(draw):
     return points, segs, visits
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(days_with_sources())
 def test_any_mix_of_points_segments_and_visits_segments_consistently(day):
     points, segs, visits = day
