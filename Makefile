@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 LOCK := requirements.lock
 
-.PHONY: demo test test-latest bench lint docs clean install lock
+.PHONY: demo test test-latest bench lint docs clean install lock chromium
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mobco2 needs Python >= 3.11 (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11"'
@@ -23,7 +23,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mobco2 demo
 
-test: $(STAMP)
+# The HTML report is tested in a real headless Chromium from the distribution's packages.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+
+chromium: $(CHROMIUM)
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The suite against the newest releases pyproject.toml allows, in a venv of its own, to catch an

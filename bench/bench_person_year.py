@@ -66,13 +66,15 @@ try:
     runpy.run_module("mobco2", run_name="__main__")
 except SystemExit as e:
     code = e.code or 0
-print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+u = resource.getrusage(resource.RUSAGE_SELF)
+print("rusage", u.ru_utime + u.ru_stime, u.ru_maxrss, file=sys.stderr)
 sys.exit(code)
 """
 
 
 def run(store: Path, *args: str) -> dict:
-    """One ``mobco2`` command in a fresh process: wall seconds (start-up included), peak RSS, output."""
+    """One ``mobco2`` command in a fresh process: wall seconds (start-up included), its own CPU
+    seconds (user + sys), peak RSS, output."""
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t0 = time.perf_counter()
     proc = subprocess.run(
@@ -86,8 +88,8 @@ def run(store: Path, *args: str) -> dict:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"mobco2 {' '.join(args)} exited {proc.returncode}: {proc.stderr[-2000:]}")
-    rss_kb = int(proc.stderr.strip().splitlines()[-1].split()[-1])
-    return {"wall_s": wall, "peak_rss_mb": rss_kb / 1024, "stdout": proc.stdout}
+    _, cpu, rss_kb = proc.stderr.strip().splitlines()[-1].split()
+    return {"wall_s": wall, "cpu_s": float(cpu), "peak_rss_mb": int(rss_kb) / 1024, "stdout": proc.stdout}
 
 
 def main() -> None:

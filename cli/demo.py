@@ -14,8 +14,13 @@ def demo_cmd(
     keep: Annotated[
         Path | None, typer.Option("--keep", help="Build the demo store here and keep it.", show_default=False)
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write the HTML report here (default: the temporary folder).", show_default=False),
+    ] = None,
 ) -> None:
-    """Run import → segment → footprint on the bundled La Rochelle sample and print the report.
+    """Run import → segment → report on the bundled La Rochelle sample: prints the month's report
+    and writes it as HTML, with charts and a map, to a file whose path it prints last.
 
     Nothing touches your own store: the demo works in a temporary folder unless --keep names one.
 
@@ -25,7 +30,7 @@ def demo_cmd(
     """
     from mobco2.demo import run_demo
 
-    report = run_demo(keep, narrate=say)
+    report = run_demo(keep, narrate=say, html=html)
     typer.echo(report)
 
 

@@ -103,7 +103,22 @@ def main(
 
 
 def _register() -> None:
-    from mobco2_cli import demo, emissions, ingest, segment, store_cmds, tables_cmds
+    from mobco2_cli import (
+        aggregate,
+        demo,
+        emissions,
+        export_cmds,
+        fmd,
+        ingest,
+        keys,
+        privacy_cmds,
+        report,
+        segment,
+        store_cmds,
+        submit,
+        tables_cmds,
+        update,
+    )
 
     ingest.register(app)
     store_cmds.register(app)
@@ -111,6 +126,14 @@ def _register() -> None:
     demo.register(app)
     emissions.register(app)
     segment.register(app)
+    report.register(app)
+    export_cmds.register(app)
+    privacy_cmds.register(app)
+    fmd.register(app)
+    update.register(app)
+    keys.register(app)
+    submit.register(app)
+    aggregate.register(app)
 
 
 _register()

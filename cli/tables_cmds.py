@@ -1,9 +1,8 @@
-"""``mobco2 trips list/show/label`` and ``mobco2 export``."""
+"""``mobco2 trips list/show/label``."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -161,35 +160,5 @@ def trips_label(
         ))
 
 
-def export_cmd(
-    table: Annotated[str, typer.Argument(help="points, stays, trips or legs.", show_default=False)],
-    format: Annotated[str, typer.Option("--format", help="csv, parquet, geojson, gpx or jsonl.")] = "csv",
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Output file (default: stdout).", show_default=False)
-    ] = None,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    user: UserOpt = None,
-    mode: Annotated[str | None, typer.Option("--mode", help="Only trips/legs of this mode.")] = None,
-) -> None:
-    """Export points, stays, trips or legs; times are ISO 8601 with the local offset.
-
-    Example:
-
-        mobco2 export trips --format jsonl --since 2025-09-01 --out trips.jsonl
-    """
-    from mobco2.export.tables import FORMATS, TABLES, export_table
-
-    if table not in TABLES:
-        raise UsageError(f"unknown table {table!r}", hint="use one of: " + ", ".join(TABLES))
-    if format not in FORMATS:
-        raise UsageError(f"unknown format {format!r}", hint="use one of: " + ", ".join(FORMATS))
-    n = export_table(store(), table, format, out, user_id=user, since=parse_day(since, "--since"),
-                     until=parse_day(until, "--until"), mode=mode)
-    if out is not None:
-        say(f"{n} {table} written to {out}")
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(trips_app, name="trips")
-    app.command("export")(export_cmd)

@@ -73,5 +73,29 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # mobco2.export.send: consent per destination, and every submission sent (never the document)
+        "0003_submissions",
+        """
+        CREATE TABLE submission_consents (
+            url VARCHAR PRIMARY KEY,
+            granted_at TIMESTAMPTZ NOT NULL,
+            how VARCHAR NOT NULL
+        );
+        CREATE TABLE submissions (
+            url VARCHAR NOT NULL,
+            period VARCHAR NOT NULL,
+            participant VARCHAR NOT NULL,
+            revision INTEGER NOT NULL,
+            document_sha256 VARCHAR NOT NULL,
+            content_sha256 VARCHAR NOT NULL,
+            outcome VARCHAR NOT NULL,
+            http_status INTEGER,
+            answer VARCHAR,
+            attempts INTEGER NOT NULL,
+            sent_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 """Ordered, named catalog migrations. Append new ones; never edit one that has shipped."""

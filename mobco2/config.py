@@ -125,6 +125,8 @@ SETTINGS: tuple[Setting, ...] = (
     # the territorial carbon cooperative (submit)
     Setting("cooperative.territory", "", str, "territory code sent with submissions (e.g. an INSEE/EPCI code)"),
     Setting("cooperative.participant_id", "", str, "id assigned by the cooperative; empty = HMAC pseudonym"),
+    # report (mobco2.export.report_model)
+    Setting("report.low_confidence_below", 0.6, float, "inferred legs below this confidence are listed to label"),
 )
 _BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 

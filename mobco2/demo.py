@@ -27,12 +27,25 @@ def sample_files() -> list[Path]:
     return sorted(files)
 
 
-def run_demo(keep: Path | None = None, narrate: Callable[[str], None] = lambda s: None) -> str:
-    """Import the sample, segment it, count its emissions; return the report text.
+DEMO_MONTH = "2025-09"
+"""The month the bundled sample covers (2025-08-31 to 2025-09-21)."""
+
+
+def run_demo(
+    keep: Path | None = None,
+    narrate: Callable[[str], None] = lambda s: None,
+    html: Path | None = None,
+    width: int = 80,
+) -> str:
+    """Import the sample, segment it, and return what the pipeline did followed by the text report
+    of :data:`DEMO_MONTH`; the HTML report (charts, map) is written to ``html`` (default: the
+    system's temporary folder, or inside ``keep``) and its path ends the text.
 
     Works in a temporary store, removed afterwards, unless ``keep`` names a folder.
     """
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="mobco2-demo-"))
+    if html is None:
+        html = (root if keep else Path(tempfile.gettempdir())) / f"mobco2-demo-{DEMO_MONTH}.html"
     try:
         store = Store(root)
         narrate(f"demo store: {root}")
@@ -41,26 +54,25 @@ def run_demo(keep: Path | None = None, narrate: Callable[[str], None] = lambda s
         if summary.exit_code:
             failed = [f.message for f in summary.files if f.status == "failed"]
             raise RuntimeError("demo import failed: " + "; ".join(m or "?" for m in failed))
-        return _report(store, narrate)
+        return _report(store, narrate, Path(html), width)
     finally:
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _report(store: Store, narrate: Callable[[str], None]) -> str:
-    from mobco2.emissions import footprint
+def _report(store: Store, narrate: Callable[[str], None], html: Path, width: int) -> str:
+    from mobco2.export import report
+    from mobco2.export.atomic import write_atomic
+    from mobco2.export.render import render
     from mobco2.segment import segment
 
     seg = segment(store, user_id=DEMO_USER)
     narrate("segment: " + seg.line())
-    by_mode = footprint(store, by="mode", user_id=DEMO_USER)
-    by_week = footprint(store, by="week", user_id=DEMO_USER)
     points = store.query(
         "SELECT source_format, count(*) AS n, min(ts) AS first, max(ts) AS last FROM points "
         "GROUP BY 1 ORDER BY 1"
     ).to_pylist()
     labels = store.query("SELECT count(*) AS n FROM labels").to_pylist()[0]["n"]
-    meta = by_mode.meta
     lines = ["mobco2 demo — three weeks of one person around La Rochelle", ""]
     lines.append("Imported")
     for r in points:
@@ -69,26 +81,11 @@ def _report(store: Store, narrate: Callable[[str], None]) -> str:
     lines.append("")
     lines.append(f"Segmented: {seg.stays} stays, {seg.trips} trips, {seg.legs} legs")
     lines.append("")
-    lines.append(f"Footprint by mode ({meta.get('factor_set_id')} v{meta.get('factor_set_version')}, "
-                 f"scope {meta.get('scope')})")
-    lines.append(f"  {'mode':<10} {'legs':>5} {'km':>9} {'kgCO2e':>9} {'saved vs car':>13}")
-    for r in by_mode.rows:
-        lines.append(
-            f"  {r['mode']:<10} {r['legs']:>5} {r['km']:>9.1f} {_kg(r.get('co2e_kg')):>9} "
-            f"{_kg(r.get('saved_co2e_kg')):>13}"
-        )
-    t = by_mode.totals
-    lines.append(f"  {'total':<10} {t['legs']:>5} {t['km']:>9.1f} {_kg(t.get('co2e_kg')):>9} "
-                 f"{_kg(t.get('saved_co2e_kg')):>13}")
-    if t.get("unknown_km"):
-        lines.append(f"  unknown mode: {t['unknown_km']:.1f} km, total between {_kg(t.get('co2e_low_kg'))} "
-                     f"and {_kg(t.get('co2e_high_kg'))} kg")
+    r = report(store, month=DEMO_MONTH, user_id=DEMO_USER)
+    write_atomic(html, render(r, "html"))
+    narrate(f"HTML report: {html}")
+    lines.append(render(r, "text", width=width).rstrip("\n"))
     lines.append("")
-    lines.append("By week (local time)")
-    for r in by_week.rows:
-        lines.append(f"  {r['week']:<10} {r['trips']:>4} trips {r['km']:>8.1f} km {_kg(r.get('co2e_kg')):>9} kgCO2e")
+    lines.append("The same report with charts and a map, opening offline in any browser:")
+    lines.append(str(html))
     return "\n".join(lines)
-
-
-def _kg(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.2f}"

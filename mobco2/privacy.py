@@ -155,3 +155,117 @@ def place_label(lat: float, lon: float, zones: Iterable[Zone]) -> str | None:
     if i < 0:
         return None
     return zones[i].name or "private zone"
+
+
+# --- suggesting zones from the stays table (`mobco2 privacy suggest`, the FMD's places) ---
+
+NIGHT_HOUR = 3
+"""A stay is a night at home when it covers 03:00 local time."""
+DAY_HOURS = (10, 16)
+"""A stay is a working day when, on a weekday, it covers at least :data:`DAY_MIN_H` of 10:00–16:00."""
+DAY_MIN_H = 3.0
+CLUSTER_M = 200.0
+"""Stays whose centres are this close (metres) are the same place."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """A frequent place found in the stays: ``kind`` is ``home`` or ``work``; ``days`` the nights or
+    working days it explains; ``first_day``/``last_day`` the local dates they span."""
+
+    kind: str
+    lat: float
+    lon: float
+    days: int
+    first_day: str
+    last_day: str
+
+
+def _night_and_day_counts(stays: list[dict]) -> list[tuple[set[str], set[str]]]:
+    """For each stay: the local dates of the nights (03:00) and of the working days it covers."""
+    from datetime import datetime, timedelta
+
+    out = []
+    for s in stays:
+        start, end = s["start_local"], s["end_local"]
+        nights, days = set(), set()
+        day = datetime(start.year, start.month, start.day)
+        while day <= end:
+            night = day + timedelta(hours=NIGHT_HOUR)
+            if start <= night <= end:
+                nights.add(day.date().isoformat())
+            if day.weekday() < 5:
+                lo = max(start, day + timedelta(hours=DAY_HOURS[0]))
+                hi = min(end, day + timedelta(hours=DAY_HOURS[1]))
+                if (hi - lo).total_seconds() >= DAY_MIN_H * 3600:
+                    days.add(day.date().isoformat())
+            day += timedelta(days=1)
+        out.append((nights, days))
+    return out
+
+
+def _clusters(stays: list[dict], weights: list[set[str]]) -> list[tuple[float, float, set[str]]]:
+    """Greedy clustering of stays with some weight (in time order): ``(lat, lon, dates)`` per place,
+    the centre being the median of its stays."""
+    groups: list[dict] = []
+    for s, dates in zip(stays, weights, strict=True):
+        if not dates:
+            continue
+        for g in groups:
+            if _distance_m(np.array([s["lat"]]), np.array([s["lon"]]), Zone(g["lat"], g["lon"], 1.0))[0] <= CLUSTER_M:
+                g["lats"].append(s["lat"])
+                g["lons"].append(s["lon"])
+                g["dates"] |= dates
+                break
+        else:
+            groups.append({"lat": s["lat"], "lon": s["lon"], "lats": [s["lat"]], "lons": [s["lon"]],
+                           "dates": set(dates)})
+    return [(float(np.median(g["lats"])), float(np.median(g["lons"])), g["dates"]) for g in groups]
+
+
+def detect_places(store: Any, user_id: str | None = None) -> list[Place]:
+    """Home (the place of most nights) and work (the place of most working days, not home), from
+    the stays table, in local time (each stay's ``tz``). Either may be missing.
+
+    Example::
+
+        for place in detect_places(Store("~/s")):
+            print(place.kind, place.lat, place.lon, place.days)
+    """
+    sql = ("SELECT lat, lon, timezone(coalesce(tz, 'UTC'), started_at) AS start_local, "
+           "timezone(coalesce(tz, 'UTC'), finished_at) AS end_local FROM stays")
+    params: list[object] = []
+    if user_id:
+        sql += " WHERE user_id = ?"
+        params.append(user_id)
+    with store.reader() as con:
+        stays = [dict(zip(("lat", "lon", "start_local", "end_local"), r, strict=True))
+                 for r in con.execute(sql + " ORDER BY started_at, lat, lon", params).fetchall()]
+    counts = _night_and_day_counts(stays)
+    places: list[Place] = []
+    homes = _clusters(stays, [n for n, _ in counts])
+    home = max(homes, key=lambda c: (len(c[2]), -c[0], -c[1]), default=None)
+    if home is not None:
+        places.append(Place("home", round(home[0], 5), round(home[1], 5), len(home[2]), min(home[2]), max(home[2])))
+    home_zone = [Zone(home[0], home[1], CLUSTER_M)] if home else []
+    works = [c for c in _clusters(stays, [d for _, d in counts])
+             if not home_zone or not inside([c[0]], [c[1]], home_zone)[0]]
+    work = max(works, key=lambda c: (len(c[2]), -c[0], -c[1]), default=None)
+    if work is not None:
+        places.append(Place("work", round(work[0], 5), round(work[1], 5), len(work[2]), min(work[2]), max(work[2])))
+    return places
+
+
+def suggestion_toml(places: Sequence[Place], radius_m: float = 300.0, action: str = "drop") -> str:
+    """TOML to paste into ``config.toml``: a privacy zone per place, and ``[places]`` for the FMD."""
+    if not places:
+        return "# no home or work found: segment some data first (`mobco2 segment`)\n"
+    lines = ["# suggested by `mobco2 privacy suggest`: check each place before you paste it", ""]
+    for p in places:
+        what = "nights" if p.kind == "home" else "working days"
+        lines += [f"# {p.kind}: {p.days} {what} between {p.first_day} and {p.last_day}",
+                  "[[privacy.zones]]", f'name = "{p.kind}"', f"lat = {p.lat:.5f}", f"lon = {p.lon:.5f}",
+                  f"radius_m = {radius_m:g}", f'action = "{action}"', ""]
+    lines.append("[places]")
+    lines += [f"{p.kind} = [{p.lat:.5f}, {p.lon:.5f}]" for p in places]
+    return "\n".join(lines) + "\n"

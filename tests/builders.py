@@ -30,3 +30,18 @@ def walk(n: int, *, start: datetime = datetime(2025, 9, 1, 7, 0, tzinfo=UTC), st
 def write_gpx(path: Path, points, **kw) -> Path:  # type: ignore[no-untyped-def]
     path.write_text(gpx_text(points, **kw), encoding="utf-8")
     return path
+
+
+def demo_store(root: Path) -> Path:
+    """A store at ``root`` holding the bundled demo data, imported and segmented through the CLI."""
+    from typer.testing import CliRunner
+
+    from mobco2.demo import sample_files
+    from mobco2_cli.main import app
+
+    runner = CliRunner()
+    for args in (["import", *map(str, sample_files()), "--user", "demo"], ["segment"]):
+        res = runner.invoke(app, ["--store", str(root), *args])
+        if res.exit_code != 0:
+            raise RuntimeError(res.output)
+    return root

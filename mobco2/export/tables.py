@@ -1,41 +1,39 @@
-"""Export the store's tables as CSV, Parquet, JSON lines, GeoJSON or GPX.
+"""Export the store's tables as CSV, Parquet (GeoParquet), JSON lines, GeoJSON or GPX; listings.
 
 Times of stays, trips and legs are written in ISO 8601 with the local offset of their ``tz``
 (``2025-09-01T08:12:00+02:00``); points keep UTC (``+00:00``). Units are in column names.
+What the rows hold: :mod:`mobco2.export.query`; each format: :mod:`~mobco2.export.csvout`,
+:mod:`~mobco2.export.gpxout`, :mod:`~mobco2.export.geo`.
 """
 
 from __future__ import annotations
 
-import json
+import math
+import os
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 import duckdb
 
 from mobco2.errors import OutputError, UsageError
-from mobco2.schema import SCHEMA_VERSION
+from mobco2.export.query import TABLES
+from mobco2.export.query import TIME_COLUMNS as _TIME_COLUMNS
 from mobco2.store import Store
 
-TABLES = ("points", "stays", "trips", "legs")
+if TYPE_CHECKING:
+    from mobco2.privacy import Zone
+
 FORMATS = ("csv", "parquet", "jsonl", "geojson", "gpx")
-_TIME_COLUMNS = {"points": ("ts",), "stays": ("started_at", "finished_at"), "trips": ("started_at", "finished_at"),
-                 "legs": ("started_at", "finished_at")}
 
 
 def _local_iso(col: str, tz: str | None) -> str:
     """SQL for an ISO 8601 string of ``col`` in zone ``tz`` (a column or NULL → UTC), with offset."""
-    if tz is None:
-        return f"strftime({col}, '%Y-%m-%dT%H:%M:%S') || '+00:00'"
-    zone = f"coalesce({tz}, 'UTC')"
-    local = f"timezone({zone}, {col})"
-    off = f"(epoch({local}::TIMESTAMP) - epoch({col}))::BIGINT"
-    return (
-        f"CASE WHEN {col} IS NULL THEN NULL ELSE strftime({local}, '%Y-%m-%dT%H:%M:%S') || "
-        f"CASE WHEN {off} < 0 THEN '-' ELSE '+' END || "
-        f"lpad((abs({off}) // 3600)::VARCHAR, 2, '0') || ':' || lpad(((abs({off}) % 3600) // 60)::VARCHAR, 2, '0') END"
-    )
+    from mobco2.export.csvout import local_iso_sql
+
+    return local_iso_sql(col, tz)
 
 
 def select_sql(
@@ -90,109 +88,118 @@ def export_table(
     since: date | None = None,
     until: date | None = None,
     mode: str | None = None,
+    simplify_m: float | None = None,
+    zones: Sequence[Zone] | None = None,
 ) -> int:
     """Write ``table`` in ``fmt`` to ``out`` (stdout when None); returns the number of rows.
 
+    Every trip and leg row carries its emissions and method (:mod:`mobco2.export.query`); GPX,
+    GeoJSON and Parquet rows of trips and legs carry their full path of points. Privacy zones
+    (``zones``, default the configured ``privacy.zones``) are applied to every format. A file is
+    written under a temporary name and renamed when complete.
+
     Example::
 
-        export_table(Store("~/s"), "trips", "jsonl", Path("trips.jsonl"))
+        export_table(Store("~/s"), "trips", "geojson", Path("trips.geojson"))
     """
+    from mobco2.export.query import ExportStream, Selection
+
+    if table not in TABLES:
+        raise UsageError(f"unknown table {table!r}", hint="use one of: " + ", ".join(TABLES))
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}", hint="use one of: " + ", ".join(FORMATS))
     if fmt == "parquet" and out is None:
         raise UsageError("Parquet is binary: name a file with --out")
-    sql, params = select_sql(table, user_id=user_id, since=since, until=until, mode=mode,
-                             iso_times=fmt not in ("parquet",))
+    if simplify_m is not None and not (simplify_m > 0 and math.isfinite(simplify_m)):
+        raise UsageError(f"--simplify-m {simplify_m} must be a positive number of metres")
+    if simplify_m is not None and (fmt not in ("geojson", "parquet", "gpx") or table not in ("trips", "legs")):
+        raise UsageError("--simplify-m applies to trips and legs in geojson, gpx or parquet")
+    if zones is None:
+        from mobco2 import config
+        from mobco2.privacy import zones_from_config
+
+        zones = zones_from_config(config.load())
+    sel = Selection(user_id=user_id, since=since, until=until, mode=mode)
+    with_paths = fmt in ("gpx", "geojson", "parquet") and table in ("trips", "legs")
     with store.reader() as con:
-        if fmt in ("csv", "parquet", "jsonl") and out is not None:
-            return _copy(con, sql, params, fmt, out)
-        rel = con.sql(sql, params=params or None)
-        rows = rel.fetchall()
-        cols = rel.columns
-    records = [dict(zip(cols, r, strict=True)) for r in rows]
-    with _open_out(out) as fh:
-        if fmt == "jsonl":
-            for r in records:
-                fh.write(json.dumps({"schema_version": SCHEMA_VERSION, **r}, default=str) + "\n")
-        elif fmt == "csv":
-            import csv
-
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(cols)
-            w.writerows([["" if v is None else v for v in r] for r in rows])
-        elif fmt == "geojson":
-            json.dump(_geojson(table, records), fh, default=str)
-            fh.write("\n")
-        elif fmt == "gpx":
-            fh.write(_gpx(table, records))
-    return len(records)
+        fraction = _has_fractions(con, user_id)
+        stream = ExportStream(con, table, sel, zones, with_paths=with_paths, mark_cuts=fmt == "gpx")
+        with _Output(out, binary=fmt in ("csv", "parquet")) as fh:
+            return _render(stream, fmt, fh, table, fraction, simplify_m)
 
 
-def _copy(con: duckdb.DuckDBPyConnection, sql: str, params: list[object], fmt: str, out: Path) -> int:
-    options = {"csv": "FORMAT csv, HEADER", "parquet": "FORMAT parquet, COMPRESSION zstd",
-               "jsonl": "FORMAT json"}[fmt]
-    target = str(out).replace("'", "''")
+def _render(stream: Any, fmt: str, fh: Any, table: str, fraction: bool, simplify_m: float | None) -> int:
+    from mobco2.export import csvout
+
+    if fmt == "csv":
+        return csvout.write_csv(stream, fh, table, fraction=fraction, empty_schema=stream.schema)
     if fmt == "jsonl":
-        sql = f"SELECT {SCHEMA_VERSION} AS schema_version, * FROM ({sql})"
-    try:
-        n = con.execute(f"COPY ({sql}) TO '{target}' ({options})", params).fetchall()[0]
-    except duckdb.IOException as e:
-        raise OutputError(f"cannot write {out}: {str(e).splitlines()[0]}", hint="check the folder exists") from None
-    return int(n[0]) if n else 0
+        return csvout.write_jsonl(stream, fh, table, fraction=fraction)
+    fmt_rows = csvout.Formatter(table, decimal_type=False, fraction=fraction)
+
+    def iso_rows(batch: Any) -> list[dict]:
+        return fmt_rows(batch).to_pylist()
+
+    if fmt == "gpx":
+        from mobco2.export.gpxout import write_gpx
+
+        return write_gpx(stream, fh, table, fraction=fraction, iso_rows=iso_rows, simplify_m=simplify_m)
+    from mobco2.export import geo
+
+    if fmt == "geojson":
+        return geo.write_geojson(stream, fh, table, fraction=fraction, iso_rows=iso_rows, simplify_m=simplify_m)
+    return geo.write_geoparquet(stream, fh, table, simplify_m, schema=stream.schema)
 
 
-class _open_out:
-    def __init__(self, out: Path | None) -> None:
+def _has_fractions(con: duckdb.DuckDBPyConnection, user_id: str | None) -> bool:
+    """Whether any point time has a fraction of a second (then times are written with microseconds)."""
+    sql = "SELECT coalesce(bool_or(epoch_us(ts) % 1000000 <> 0), false) FROM points"
+    params: list[object] = []
+    if user_id:
+        sql += " WHERE user_id = ?"
+        params.append(user_id)
+    return bool(con.execute(sql, params).fetchall()[0][0])
+
+
+class _Output:
+    """stdout, or a file written under a temporary name, fsynced and renamed on success."""
+
+    def __init__(self, out: Path | None, binary: bool) -> None:
         self.out = out
-        self.fh: IO[str] | None = None
+        self.binary = binary
+        self.fh: IO[Any] | None = None
+        self.tmp: Path | None = None
 
-    def __enter__(self) -> IO[str]:
+    def __enter__(self) -> IO[Any]:
         if self.out is None:
+            if self.binary:
+                sys.stdout.flush()
+                return sys.stdout.buffer
             return sys.stdout
+        self.tmp = self.out.with_name(f".{self.out.name}.{os.getpid()}.tmp")
         try:
-            self.fh = open(self.out, "w", encoding="utf-8")
+            self.fh = open(self.tmp, "wb") if self.binary else open(self.tmp, "w", encoding="utf-8", newline="")
         except OSError as e:
             raise OutputError(f"cannot write {self.out}: {e.strerror}", hint="check the folder exists") from None
         return self.fh
 
-    def __exit__(self, *exc: object) -> None:
-        if self.fh:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self.fh is None or self.tmp is None:
+            if self.out is None and self.binary:
+                sys.stdout.buffer.flush()
+            return
+        try:
+            if exc_type is None:
+                self.fh.flush()
+                os.fsync(self.fh.fileno())
             self.fh.close()
-
-
-def _geojson(table: str, records: list[dict]) -> dict:
-    features = []
-    for r in records:
-        if table in ("points", "stays"):
-            geom = {"type": "Point", "coordinates": [r.pop("lon"), r.pop("lat")]}
-        else:
-            slat, slon, elat, elon = (r.get(k) for k in ("start_lat", "start_lon", "end_lat", "end_lon"))
-            if None in (slat, slon, elat, elon):
-                geom = None
-            else:
-                geom = {"type": "LineString", "coordinates": [[slon, slat], [elon, elat]]}
-        features.append({"type": "Feature", "geometry": geom, "properties": r})
-    return {"type": "FeatureCollection", "schema_version": SCHEMA_VERSION, "features": features}
-
-
-def _gpx(table: str, records: list[dict]) -> str:
-    from xml.sax.saxutils import escape
-
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             '<gpx version="1.1" creator="mobco2" xmlns="http://www.topografix.com/GPX/1/1">']
-    if table == "points":
-        lines.append("<trk><name>mobco2 points</name><trkseg>")
-        for r in records:
-            t = f"<time>{r['ts'][:19]}Z</time>" if r.get("ts") else ""
-            lines.append(f'<trkpt lat="{r["lat"]:.7f}" lon="{r["lon"]:.7f}">{t}</trkpt>')
-        lines.append("</trkseg></trk>")
-    elif table == "stays":
-        for r in records:
-            lines.append(f'<wpt lat="{r["lat"]:.7f}" lon="{r["lon"]:.7f}"><name>{escape(r["stay_id"])}</name></wpt>')
-    else:
-        raise UsageError(f"GPX export holds points or stays, not {table}", hint="use geojson for trips and legs")
-    lines.append("</gpx>")
-    return "\n".join(lines) + "\n"
+            if exc_type is None:
+                os.replace(self.tmp, self.out)  # type: ignore[arg-type]
+        except OSError as e:
+            raise OutputError(f"cannot write {self.out}: {e.strerror}", hint="check the disk") from None
+        finally:
+            if self.tmp.exists():
+                self.tmp.unlink()
 
 
 def list_rows(
