@@ -55,6 +55,7 @@ def segment_cmd(
                 "mode_conf": leg["mode_conf"],
                 "reason": leg["reason"],
                 "distance_m": leg["features"]["distance_m"],
+                "distance_from": leg.get("distance_from"),
                 "speed_median_mps": leg["features"]["speed_median_mps"],
                 "speed_p95_mps": leg["features"]["speed_p95_mps"],
                 "stops_per_km": leg["features"]["stops_per_km"],

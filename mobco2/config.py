@@ -95,6 +95,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("segment.arrival_hint_min_conf", 0.5, float, "a motion activity this confident counts as moving"),
     Setting("segment.vehicle_stay_max_s", 600.0, float, "a stay this short the phone calls riding is travel"),
     Setting("segment.vehicle_stay_share", 0.5, float, "... when riding for at least this share of its time"),
+    # leg smoothing and source evidence
+    Setting("segment.min_leg_s", 60.0, float, "a leg shorter than this in time merges into a neighbour"),
+    Setting("segment.min_leg_m", 150.0, float, "a leg shorter than this in distance merges into a neighbour"),
+    Setting("segment.source_sparse_step_s", 60.0, float,
+            "points further apart than this are too sparse to measure a path: a source segment's distance is used"),
     # emissions (mobco2.emissions)
     Setting("emissions.factors", "ademe-impactco2-2026-07", str, "factor set id or path"),
     Setting(

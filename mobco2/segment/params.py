@@ -12,8 +12,9 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-# 3: stay centres on the antimeridian; 4: bare gaps at mixed speeds are unknown; 5: real-phone trip ends
-ALGORITHM_VERSION = 5
+# 3: stay centres on the antimeridian; 4: bare gaps at mixed speeds are unknown; 5: real-phone trip ends;
+# 6: source visits are stays, source distances for sparse legs, leg smoothing
+ALGORITHM_VERSION = 6
 """Bump when the algorithm changes in a way that changes results: every month is recomputed."""
 
 
@@ -67,6 +68,10 @@ class SegmentParams:
     car_speed_mps: float = 9.0
     bike_max_speed_mps: float = 12.0
     walk_median_mps: float = 2.2
+    # leg smoothing and source evidence (mobco2.segment.smooth, mobco2.segment.sources_merge)
+    min_leg_s: float = 60.0
+    min_leg_m: float = 150.0
+    source_sparse_step_s: float = 60.0
 
     @classmethod
     def from_config(cls, cfg: Any = None, **overrides: Any) -> SegmentParams:

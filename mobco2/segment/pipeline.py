@@ -6,9 +6,11 @@
 * ``stay_id`` = ``s_`` + hash(user, start minute); ``trip_id`` = ``t_`` + hash(user, start
   minute); ``leg_id`` = ``l_`` + hash(user, start minute) — UTC minutes, so a trip keeps its ID
   when a later import adds a point a few seconds off; two objects in one minute get ``-2``, ``-3``.
-* Source segments with no raw points inside (a day known only from Google's semantic history)
-  become synthetic points at their ends, with the segment's own distance and mode: they flow
-  through the same stays/trips/legs code and can never be part of a stay.
+* The source's own segments and visits join the points by time (:mod:`mobco2.segment.sources_merge`):
+  visits are stays; a segment with no raw points inside (a day known only from Google's semantic
+  history) becomes synthetic points at its ends, with its own distance and mode, which flow
+  through the same stays/trips/legs code and can never be part of a stay; sparse legs take the
+  source's distance. Short legs then merge into their neighbours (:mod:`mobco2.segment.smooth`).
 """
 
 from __future__ import annotations
@@ -22,21 +24,19 @@ import pandas as pd
 import pyarrow as pa
 
 from mobco2.schema import LEGS, MODES, STAYS, TRIPS, conform
-from mobco2.segment import infer
+from mobco2.segment import infer, smooth, sources_merge
 from mobco2.segment import trips as tripmod
 from mobco2.segment.clean import (
     MODE_CODE,
     NO_MODE,
     NO_OFFSET,
     CleanStats,
-    Track,
     clean,
     concat_tracks,
     to_arrow,
     track_from_table,
     ts_to_us,
 )
-from mobco2.segment.geo import haversine_m
 from mobco2.segment.params import SegmentParams
 from mobco2.segment.stays import Stays, add_departures, find_stays, trip_end_rules
 from mobco2.segment.tz import zones_for
@@ -86,48 +86,6 @@ def _segment_arrays(segments: pa.Table | None):
     return s0[order], s1[order], code[order], conf[order]
 
 
-def _synthetic_points(track: Track, segments: pa.Table | None) -> Track | None:
-    """End points of source segments that have fewer than two raw points inside."""
-    if segments is None or segments.num_rows == 0:
-        return None
-    cols = segments.column_names
-    need = ("start_lat", "start_lon", "end_lat", "end_lon")
-    if not all(c in cols for c in need):
-        return None
-    s0 = ts_to_us(segments.column("started_at"))
-    s1 = ts_to_us(segments.column("finished_at"))
-    inside = np.searchsorted(track.t_us, s1, side="right") - np.searchsorted(track.t_us, s0)
-    coords = [segments.column(c).cast(pa.float64()).to_numpy(zero_copy_only=False) for c in need]
-    dist = (
-        segments.column("distance_m").cast(pa.float64()).to_numpy(zero_copy_only=False)
-        if "distance_m" in cols
-        else np.full(s0.size, np.nan)
-    )
-    use = (inside < 2) & np.all(np.isfinite(np.stack(coords)), axis=0) & (s1 > s0)
-    if not use.any():
-        return None
-    seg = _segment_arrays(segments.filter(pa.array(use)))
-    _, _, code, conf = seg if seg is not None else (None, None, None, None)
-    order = np.argsort(s0[use], kind="stable")
-    s0u, s1u = s0[use][order], s1[use][order]
-    la0, lo0, la1, lo1 = (c[use][order] for c in coords)
-    du = dist[use][order]
-    m = s0u.size
-    du = np.where(np.isfinite(du) & (du >= 0), du, haversine_m(la0, lo0, la1, lo1))
-    synth = Track(
-        t_us=np.concatenate([s0u, s1u]),
-        lat=np.concatenate([la0, la1]),
-        lon=np.concatenate([lo0, lo1]),
-        hint=np.concatenate([code, code]).astype(np.int16),
-        hint_conf=np.concatenate([conf, conf]).astype(np.float32),
-        moving=np.concatenate([np.zeros(m, bool), np.ones(m, bool)]),
-        step_m=np.concatenate([np.full(m, np.nan), du]),
-    )
-    # where one segment ends as the next begins, the end comes first: each end point must follow
-    # its own start, since it carries that segment's distance
-    return synth.take(np.lexsort((~synth.moving, synth.t_us)))
-
-
 def _hint_majority(steps: tripmod.Steps, legs: tripmod.Legs):
     """Per leg: the time-weighted majority hint, its share of the leg's time and mean confidence."""
     nl = len(legs)
@@ -170,25 +128,7 @@ def _merge_legs(legs: tripmod.Legs, dec: infer.Decision, dist: np.ndarray):
         )
         mode[mid[absorb]] = mode[mid[absorb] - 1]
         dec.note[mid[absorb]] = "a short stop on foot between two legs of the same mode: absorbed"
-    new = np.ones(n, bool)
-    new[1:] = (legs.trip[1:] != legs.trip[:-1]) | (mode[1:] != mode[:-1]) | (source[1:] != source[:-1])
-    g = np.flatnonzero(new)
-    last_of = np.append(g[1:], n) - 1
-    merged = tripmod.Legs(
-        trip=legs.trip[g], lo=legs.lo[g], hi=legs.hi[last_of], first=legs.first[g], last=legs.last[last_of]
-    )
-    keep = lambda a: a[g]  # noqa: E731
-    dec2 = infer.Decision(
-        mode=mode[g],
-        source=source[g],
-        conf=keep(dec.conf),
-        occupancy=keep(dec.occupancy),
-        vehicle=keep(dec.vehicle),
-        evidence_row=keep(dec.evidence_row),
-        rule_idx=keep(dec.rule_idx),
-        note=keep(dec.note),
-    )
-    return merged, dec2
+    return smooth.merge_equal(legs, infer.Decision(**{**dec.__dict__, "mode": mode, "source": source}))
 
 
 PUBLIC_TRANSPORT = frozenset({"bus", "coach", "tram", "metro", "train", "rer", "intercity", "hsr", "ferry", "plane"})
@@ -257,13 +197,16 @@ def segment_points(
     labels: pa.Table | pd.DataFrame | None = None,
     params: SegmentParams | None = None,
     *,
+    source_visits: pa.Table | pd.DataFrame | None = None,
     user_id: str | None = None,
     explain: bool = False,
 ) -> SegmentResult:
     """Stays, trips and legs (Arrow tables in :mod:`mobco2.schema` shapes) of one user.
 
     ``points`` needs ``ts``, ``lat``, ``lon`` (other :data:`~mobco2.schema.POINTS` columns are
-    used when present); ``source_segments`` and ``labels`` follow their schemas. ``co2e_kg``,
+    used when present); ``source_segments``, ``source_visits`` and ``labels`` follow their
+    schemas (how the source's segments and visits join the points:
+    :mod:`mobco2.segment.sources_merge`). ``co2e_kg``,
     ``baseline_co2e_kg`` and ``factor_id`` are left null for :mod:`mobco2.emissions`.
     With ``explain`` the result carries, per trip id, why each leg got its mode.
     """
@@ -282,13 +225,16 @@ def segment_points(
     user_id = user_id or "me"
     stats = CleanStats()
     track = clean(track_from_table(pts), params, stats) if pts.num_rows else track_from_table(pts)
-    synth = _synthetic_points(track, segs)
+    src = sources_merge.read_segments(segs)
+    visits = sources_merge.read_visits(to_arrow(source_visits) if source_visits is not None else None, labs)
+    synth = sources_merge.synthetic_points(track, src, visits, params)
     if synth is not None:
         track = concat_tracks([track, synth])
     if len(track) < 2:
         return _empty_result(stats)
     track, departures = add_departures(track, params)
     stays = find_stays(track, params, departures)
+    stays, from_visit, time_conflicts = sources_merge.merge_visit_stays(track, stays, visits, src, labs, params)
     trips = tripmod.build_trips(track, stays, params)
     seg_arrays = _segment_arrays(segs)
     steps = tripmod.build_steps(track, trips, params, seg_arrays)
@@ -309,6 +255,7 @@ def segment_points(
         s_us, e_us, trip_ids_all[legs.trip], pre_ids, feats, hint_mode, hint_share, hint_conf, ev, params
     )
     join = _transfers(trips, stays, legs, dec.mode, ok_trip, params)
+    join = sources_merge.keep_visits_apart(join, trips.dest, from_visit)
     group = np.arange(len(trips))  # trip -> trip after joining those around a transfer
     if join.any():
         group = np.concatenate([[0], np.cumsum(~join[:-1])])
@@ -320,8 +267,11 @@ def segment_points(
         )
     # legs.trip still counts trips as cut by stays: legs never merge across a transfer
     legs, dec = _merge_legs(legs, dec, feats["distance_m"])
+    legs, dec = smooth.smooth_legs(legs, dec, steps, track.t_us, params)
     feats = tripmod.leg_features(track, steps, legs, params)
+    feats["distance_m"], distance_from = sources_merge.leg_distances(track, steps, legs, src, params)
     legs.trip = group[legs.trip]
+    trip_dist, _ = sources_merge.trip_distances(track, trips, legs.trip, feats["distance_m"])
     s_us, e_us = t[legs.first], t[legs.last]
     leg_ids = make_ids("l", user_id, s_us)
     leg_trip_ids = trip_ids_all[legs.trip]
@@ -397,7 +347,14 @@ def segment_points(
     )
     explanations = trip_ends = None
     if explain:
-        explanations = _explanations(leg_trip_ids, leg_ids, dec, feats, ev, params)
+        inferred, inferred_conf, _ = infer.apply_rules(feats, params)
+        extra = {
+            "distance_from": distance_from,
+            "conflict": sources_merge.conflict_notes(
+                sources_merge.conflicts(dec, inferred, inferred_conf, feats["n_points"]), s_us, time_conflicts
+            ),
+        }
+        explanations = _explanations(leg_trip_ids, leg_ids, dec, feats, ev, params, extra)
         trip_ends = trip_end_rules(trip_ids_all[kept], trips.origin[kept], trips.dest[kept], stays)
     return SegmentResult(
         conform(stays_tbl, STAYS), conform(trips_tbl, TRIPS), conform(legs_tbl, LEGS), stats, explanations, trip_ends
@@ -430,7 +387,7 @@ def _purposes(s: np.ndarray, e: np.ndarray, trip_ids: np.ndarray, ev: infer.Evid
     return out
 
 
-def _explanations(trip_ids, leg_ids, dec, feats, ev, params) -> dict[str, list[dict[str, Any]]]:
+def _explanations(trip_ids, leg_ids, dec, feats, ev, params, extra) -> dict[str, list[dict[str, Any]]]:
     """Per trip id, one entry per leg: decision, evidence, features and the rule's thresholds."""
     out: dict[str, list[dict[str, Any]]] = {}
     for i in range(len(leg_ids)):
@@ -463,6 +420,7 @@ def _explanations(trip_ids, leg_ids, dec, feats, ev, params) -> dict[str, list[d
                 "reason": dec.note[i],
                 "evidence": evidence,
                 "rule": rule,
+                **{k: v[i] for k, v in extra.items()},
                 "features": {k: (None if not np.isfinite(v[i]) else round(float(v[i]), 3)) for k, v in feats.items()},
             }
         )

@@ -386,12 +386,14 @@ ARRIVAL_RULES = (
     "dwell, from the fix after the last one the phone's motion activity calls moving",
     "signal loss: a still gap of gap_s or more after the trip's last fix",
     "recorder pause: a still gap of paused_gap_s or more before the phone's next track segment",
+    "a place visit in the source (the source's own visits are stays)",
 )
 DEPARTURE_RULES = (
     "the dwell's last fix (the next one is beyond radius_m)",
     "signal loss: the first fix after a still gap",
     "recorder pause: the first fix of the phone's next track segment",
     "a still gap ending elsewhere: departure dated d / speed before the first fix after it",
+    "the end of a place visit in the source",
 )
 NO_ORIGIN = "the first fix of the data or after an untracked gap"
 NO_DESTINATION = "the last fix of the data or before an untracked gap"

@@ -2,8 +2,8 @@
 
 **What is recomputed.** Results are stored per user and UTC month (the partition of
 ``stays``/``trips``/``legs`` is the month of ``started_at``). Each month has a fingerprint in the
-catalog table ``segment_state``: the Parquet files (path and row count) of ``points`` and
-``source_segments`` in that month and the two around it, the user's labels touching that
+catalog table ``segment_state``: the Parquet files (path and row count) of ``points``,
+``source_segments`` and ``source_visits`` in that month and the two around it, the user's labels touching that
 window, the parameters' hash and the emission method's (:func:`emissions_hash`: factor set and
 its rows, scope, ``profile.*``, ``emissions.*``), since stored legs carry ``co2e_kg``.
 ``segment`` recomputes exactly the months whose fingerprint changed (or all of them with
@@ -147,7 +147,7 @@ def _fingerprint(con, user: str, y: int, m: int, params_hash: str) -> str:
     files = con.execute(
         f"""
         SELECT table_name, path, rows FROM parquet_files
-        WHERE table_name IN ('points', 'source_segments') AND user_id = ?
+        WHERE table_name IN ('points', 'source_segments', 'source_visits') AND user_id = ?
           AND (year, month) IN ({", ".join("(?, ?)" for _ in near)})
         ORDER BY path
         """,
@@ -183,7 +183,7 @@ def _window(con, user: str, y: int, m: int) -> tuple[datetime, datetime]:
     return (before or lo), (after + timedelta(microseconds=1) if after else hi)
 
 
-def _read_window(con, user: str, lo: datetime, hi: datetime) -> tuple[pa.Table, pa.Table, pa.Table]:
+def _read_window(con, user: str, lo: datetime, hi: datetime) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
     points = con.sql(
         "SELECT * EXCLUDE (year, month) FROM points WHERE user_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
         params=[user, lo, hi],
@@ -191,6 +191,13 @@ def _read_window(con, user: str, lo: datetime, hi: datetime) -> tuple[pa.Table, 
     segments = con.sql(
         """
         SELECT * EXCLUDE (year, month) FROM source_segments
+        WHERE user_id = ? AND started_at < ? AND finished_at > ? ORDER BY started_at
+        """,
+        params=[user, hi, lo],
+    ).to_arrow_table()
+    visits = con.sql(
+        """
+        SELECT * EXCLUDE (year, month) FROM source_visits
         WHERE user_id = ? AND started_at < ? AND finished_at > ? ORDER BY started_at
         """,
         params=[user, hi, lo],
@@ -203,7 +210,7 @@ def _read_window(con, user: str, lo: datetime, hi: datetime) -> tuple[pa.Table, 
         """,
         params=[user, hi, lo],
     ).to_arrow_table()
-    return points, segments, labels
+    return points, segments, visits, labels
 
 
 def _in_month(table: pa.Table, y: int, m: int, column: str = "started_at") -> pa.Table:
@@ -239,8 +246,8 @@ def _apply_emissions(legs: pa.Table, trips: pa.Table) -> tuple[pa.Table, pa.Tabl
 def segment_month(con, user: str, y: int, m: int, params: SegmentParams, explain: bool = False) -> SegmentResult:
     """Segment one user's month from its window; the result keeps what starts in the month."""
     lo, hi = _window(con, user, y, m)
-    points, segments, labels = _read_window(con, user, lo, hi)
-    res = segment_points(points, segments, labels, params, user_id=user, explain=explain)
+    points, segments, visits, labels = _read_window(con, user, lo, hi)
+    res = segment_points(points, segments, labels, params, source_visits=visits, user_id=user, explain=explain)
     if not explain:
         legs, trips, _ = _apply_emissions(res.legs, res.trips)
         res.legs, res.trips = legs, trips
