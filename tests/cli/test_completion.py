@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 
-
 def _console_script() -> str:
     found = Path(sys.executable).with_name("mobco2")
     return str(found) if found.exists() else shutil.which("mobco2") or "mobco2"
