@@ -33,7 +33,9 @@ test-latest:
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/python -m pip install --quiet --upgrade pip
 	.venv-latest/bin/python -m pip install --quiet --upgrade -e '.[dev]'
-	.venv-latest/bin/python -m pip freeze --exclude-editable | diff $(LOCK) - | grep '^[<>]' || true
+	@echo 'Releases newer than (or missing from) the lock:'
+	@.venv-latest/bin/python -m pip freeze --exclude-editable | grep -v '^mobco2' > .venv-latest/freeze.txt
+	@grep -v '^#' $(LOCK) | diff - .venv-latest/freeze.txt | grep '^>' || echo '  none'
 	.venv-latest/bin/python -m pytest -q -p no:cacheprovider
 
 # Re-resolves the lock from pyproject.toml in a throwaway venv; commit the result with the tests passing.

@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 
 from mobco2.errors import UsageError
-from mobco2_cli.common import CsvOpt, JsonlOpt, JsonOpt, output_format, render, say, store
+from mobco2_cli.common import (
+    CsvOpt,
+    JsonlOpt,
+    JsonOpt,
+    WideOpt,
+    format_value,
+    output_format,
+    render,
+    say,
+    store,
+)
 
 SinceOpt = Annotated[str | None, typer.Option("--since", help="First day, YYYY-MM-DD (UTC).", show_default=False)]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Last day, YYYY-MM-DD (UTC).", show_default=False)]
@@ -30,7 +40,25 @@ trips_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_LIST_COLUMNS = ("trip_id", "started_at", "finished_at", "distance_m", "main_mode", "n_legs", "co2e_kg", "purpose")
+def _local_minute(iso: str | None) -> str:
+    """``2025-09-01T08:18:24+02:00`` → ``2025-09-01 08:18`` (the trip's own local time)."""
+    return "" if not iso else iso[:16].replace("T", " ")
+
+
+def _list_row(r: dict) -> dict:
+    """A trip as one line of the ``trips list`` table: what fits 80 columns, local times to the minute."""
+    start, end = _local_minute(r.get("started_at")), _local_minute(r.get("finished_at"))
+    km = r.get("distance_m")
+    return {
+        "trip_id": r.get("trip_id"),
+        "start": start,
+        "end": end[11:] if end[:10] == start[:10] else end,
+        "km": None if km is None else km / 1000.0,
+        "mode": r.get("main_mode"),
+        "legs": r.get("n_legs"),
+        "co2e_kg": r.get("co2e_kg"),
+        "purpose": r.get("purpose"),
+    }
 
 
 @trips_app.command("list")
@@ -43,8 +71,12 @@ def trips_list(
     json_: JsonOpt = False,
     jsonl: JsonlOpt = False,
     csv_: CsvOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """List trips in local time, with distance, main mode and emissions.
+
+    The table shows what fits the terminal (80 columns off one); --wide, --csv and --json show
+    every column.
 
     Example:
 
@@ -55,15 +87,18 @@ def trips_list(
     fmt = output_format(json_, jsonl, csv_)
     rows = list_rows(store(), "trips", user_id=user, since=parse_day(since, "--since"),
                      until=parse_day(until, "--until"), mode=mode, limit=limit)
-    if fmt == "table":
-        rows = [{k: r.get(k) for k in _LIST_COLUMNS} for r in rows]
-    render(rows, fmt, title="trips")
+    if fmt == "table" and not wide:
+        rows = [_list_row(r) for r in rows]
+    render(rows, fmt, title="trips", wide=wide)
 
 
 @trips_app.command("show")
 def trips_show(
-    trip_id: Annotated[str, typer.Argument(help="A trip id from `mobco2 trips list`.", show_default=False)],
+    trip_id: Annotated[
+        str, typer.Argument(help="A trip id from `mobco2 trips list` (the t_ prefix is optional).", show_default=False)
+    ],
     json_: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """One trip and each of its legs: mode, why (mode_source), distance, emissions.
 
@@ -78,8 +113,19 @@ def trips_show(
         render([trip], "json")
         return
     legs = trip.pop("legs")
-    render([trip], "table", title=f"trip {trip_id}")
-    render(legs, "table", title="legs")
+    fields = [{"field": k, "value": format_value(k, v)} for k, v in trip.items()]
+    render(fields, "table", title=f"trip {trip['trip_id']}")
+    if not wide:
+        legs = [{k: leg.get(k) for k in _LEG_COLUMNS} | {"start": _local_minute(leg.get("started_at"))[11:],
+                                                        "end": _local_minute(leg.get("finished_at"))[11:],
+                                                        "km": (leg.get("distance_m") or 0.0) / 1000.0}
+                for leg in legs]
+        legs = [{k: leg[k] for k in ("leg_id", "start", "end", "mode", "mode_source", "km", "co2e_kg", "saved_co2e_kg")
+                 if k in leg} for leg in legs]
+    render(legs, "table", title="legs", wide=wide)
+
+
+_LEG_COLUMNS = ("leg_id", "mode", "mode_source", "co2e_kg", "saved_co2e_kg")
 
 
 @trips_app.command("label")

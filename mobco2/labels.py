@@ -59,16 +59,20 @@ def _check(
 
 
 def _find_target(con: Any, target: str, user_id: str | None) -> dict[str, Any]:
+    from mobco2.schema import with_prefix
+
     found: list[dict[str, Any]] = []
     for kind, table in (("trip", "trips"), ("leg", "legs")):
+        # as typed, or with the id's prefix added (``3f9c2a1b7e4d`` for ``t_3f9c2a1b7e4d``)
+        wanted = [target.strip(), with_prefix(target, kind)]
         rows = con.execute(
             f"""
             SELECT DISTINCT user_id, trip_id, {"NULL" if kind == "trip" else "leg_id"} AS leg_id,
                    started_at, finished_at
             FROM {table}
-            WHERE {kind}_id = ? AND (CAST(? AS VARCHAR) IS NULL OR user_id = ?)
+            WHERE {kind}_id IN (?, ?) AND (CAST(? AS VARCHAR) IS NULL OR user_id = ?)
             """,
-            [target, user_id, user_id],
+            [*wanted, user_id, user_id],
         ).fetchall()
         found += [
             {"kind": kind, "user_id": r[0], "trip_id": r[1], "leg_id": r[2], "started_at": r[3], "finished_at": r[4]}

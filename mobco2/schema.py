@@ -205,6 +205,20 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
 """Rows equal on these columns are duplicates (lat/lon compared at 1e-6°)."""
 
 
+ID_PREFIXES = {"trip": "t", "leg": "l", "stay": "s"}
+"""Stays, trips and legs have ids ``s_…``, ``t_…`` and ``l_…`` (twelve hex digits, maybe ``-2``)."""
+
+
+def with_prefix(id_text: str, kind: str) -> str:
+    """The stored id for what a user typed: ``3f9c2a1b7e4d`` and ``t_3f9c2a1b7e4d`` name one trip.
+
+    ``kind`` is ``"trip"``, ``"leg"`` or ``"stay"``. Surrounding blanks are ignored.
+    """
+    text = id_text.strip()
+    prefix = ID_PREFIXES[kind] + "_"
+    return text if text.startswith(prefix) else prefix + text
+
+
 def empty_table(schema: pa.Schema) -> pa.Table:
     """An empty table of ``schema``."""
     return schema.empty_table()

@@ -218,16 +218,19 @@ def list_rows(
 def trip_detail(store: Store, trip_id: str) -> dict:
     """One trip and its legs (local ISO times). Raises NotFoundError for an unknown id."""
     from mobco2.errors import NotFoundError
+    from mobco2.schema import with_prefix
 
     trip_sql, _ = select_sql("trips")
     legs_sql, _ = select_sql("legs")
     with store.reader() as con:
-        rel = con.sql(f"SELECT * FROM ({trip_sql}) WHERE trip_id = ?", params=[trip_id])
+        # as typed, or with the t_ prefix added
+        rel = con.sql(f"SELECT * FROM ({trip_sql}) WHERE trip_id IN (?, ?) ORDER BY trip_id = ? DESC",
+                      params=[trip_id.strip(), with_prefix(trip_id, "trip"), trip_id.strip()])
         cols, rows = rel.columns, rel.fetchall()
         if not rows:
-            raise NotFoundError(f"no trip {trip_id!r}", hint="list trips with `mobco2 trips list`")
+            raise NotFoundError(f"no trip {with_prefix(trip_id, 'trip')!r}", hint="list trips with `mobco2 trips list`")
         trip = dict(zip(cols, rows[0], strict=True))
-        rel = con.sql(f"SELECT * FROM ({legs_sql}) WHERE trip_id = ? ORDER BY started_at", params=[trip_id])
+        rel = con.sql(f"SELECT * FROM ({legs_sql}) WHERE trip_id = ? ORDER BY started_at", params=[trip["trip_id"]])
         cols = rel.columns
         trip["legs"] = [dict(zip(cols, r, strict=True)) for r in rel.fetchall()]
     return trip

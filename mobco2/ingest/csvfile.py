@@ -288,14 +288,34 @@ def _points(
     bad = ~ok & ~blank
     if bad.any():
         first = int(np.argmax(bad))
-        reason = (
-            f"time {time_text[first].as_py()!r}, lat {lat_text[first].as_py()!r}, "
-            f"lon {lon_text[first].as_py()!r}: missing or not readable"
-        )
-        ctx.reject(f"line {int(lines[first])}", reason, count=int(bad.sum()))
+        time_ok = bool(parsed.ts.is_valid().to_numpy(zero_copy_only=False)[first])
+        problems = [
+            _problem(name, text[first].as_py(), good)
+            for name, text, good in (
+                ("time", time_text, time_ok),
+                ("lat", lat_text, bool(lat_ok[first])),
+                ("lon", lon_text, bool(lon_ok[first])),
+            )
+            if not good
+        ]
+        ctx.reject(f"line {int(lines[first])}", "; ".join(problems), count=int(bad.sum()))
     if blank.any():
         ctx.skip(int(blank.sum()))
     return table.filter(pa.array(ok))
+
+
+_NOT_FINITE = re.compile(r"^\s*[+-]?(nan|inf|infinity)\s*$", re.IGNORECASE)
+
+
+def _problem(name: str, value: str | None, good: bool) -> str:
+    """Why one cell of a rejected row is unusable, in words a user can act on."""
+    if value is None or not value.strip():
+        return f"{name} is missing"
+    if name == "time":
+        return f"time {value!r} is not a date and time"
+    if _NOT_FINITE.match(value):
+        return f"{name} {value!r} is not a finite number"
+    return f"{name} {value!r} is not a number"
 
 
 def _numbers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -74,6 +74,7 @@ from mobco2.ingest.emission_tables import (
     trip_points,
     visit_table,
 )
+from mobco2.ingest.jsonutil import valid_utf8
 
 FORMAT = "emission"
 DESCRIPTION = "e-mission / TraceMob raw timeseries dumps and processed trips (JSON)"
@@ -150,6 +151,7 @@ def parse(source: Source, ctx: ParseContext) -> Iterator[Batch]:
         raise InputDataError(f"cannot decompress: {exc}", path=source.name, hint="download the file again") from None
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM) :]
+    data = valid_utf8(data, ctx.warnings)  # a badly encoded label or place name costs no entry
     head = data[:HEAD_BYTES].lstrip()
     try:
         if head[:1] == b"[":

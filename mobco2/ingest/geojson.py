@@ -46,6 +46,7 @@ import pyarrow as pa
 from mobco2.errors import InputDataError
 from mobco2.ingest import modes, times
 from mobco2.ingest.base import Batch, ParseContext, Source, points_schema
+from mobco2.ingest.jsonutil import StreamReader
 
 FORMAT = "geojson"
 DESCRIPTION = "GeoJSON points and tracks (GPSLogger, Overland, GPSBabel, togeojson)"
@@ -131,7 +132,7 @@ def parse(source: Source, ctx: ParseContext) -> Iterator[Batch]:
     index = -1
     with source.open() as stream:
         try:
-            for index, feature in enumerate(ijson.items(stream, prefix, use_float=True)):
+            for index, feature in enumerate(ijson.items(StreamReader(stream), prefix, use_float=True)):
                 record = label.format(index)
                 if not isinstance(feature, dict) or feature.get("type", "Feature") != "Feature":
                     ctx.reject(record, "not a GeoJSON Feature")

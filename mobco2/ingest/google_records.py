@@ -83,7 +83,14 @@ from mobco2.ingest.jsonparts import (
     release_pages,
     worker_count,
 )
-from mobco2.ingest.jsonutil import StreamReader, decode_error, element_locators, json_buffer, repair_utf8
+from mobco2.ingest.jsonutil import (
+    StreamReader,
+    decode_error,
+    element_locators,
+    invalid_utf8,
+    json_buffer,
+    repair_utf8,
+)
 
 FORMAT = "google_records"
 DESCRIPTION = "Google Takeout Records.json / Location History.json (raw fixes with activity hints)"
@@ -138,7 +145,9 @@ def _decode(
         with part_view(buf, part, KEY, scratch, file, bom) as data, gc_paused():
             try:
                 found = decoder.decode(data)
-            except UnicodeDecodeError:
+            except (UnicodeDecodeError, msgspec.DecodeError) as exc:
+                if not invalid_utf8(exc):
+                    raise
                 found = decoder.decode(repair_utf8(data))
             return found if part.kind == "middle" else found.locations
     except msgspec.DecodeError as exc:

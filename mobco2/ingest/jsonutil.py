@@ -176,15 +176,48 @@ def repair_utf8(data: bytes | bytearray | memoryview) -> bytes:
     return bytes(data).decode("utf-8", errors="replace").encode("utf-8")
 
 
+REPAIRED_UTF8 = "invalid UTF-8 (e.g. in place names) was replaced by U+FFFD"
+
+
+def invalid_utf8(exc: BaseException) -> bool:
+    """Whether a JSON decoder refused its input for invalid UTF-8 rather than for its syntax.
+
+    msgspec up to 0.22 raises ``UnicodeDecodeError``; 0.23 raises
+    ``DecodeError("Invalid UTF-8 encoded string")``. Both mean "repair and decode again".
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return True
+    return isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError) and (
+        "utf-8" in str(exc).lower()
+    )
+
+
+def note_repair(warnings: list[str]) -> None:
+    if REPAIRED_UTF8 not in warnings:
+        warnings.append(REPAIRED_UTF8)
+
+
 def decode_repairing(decoder: msgspec.json.Decoder, data: bytes | bytearray | memoryview, warnings: list[str]):  # type: ignore[no-untyped-def]
     """``decoder.decode(data)``, retried once on repaired bytes if the text is not valid UTF-8."""
     try:
         return decoder.decode(data)
-    except UnicodeDecodeError:
-        note = "invalid UTF-8 (e.g. in place names) was replaced by U+FFFD"
-        if note not in warnings:
-            warnings.append(note)
+    except (UnicodeDecodeError, msgspec.DecodeError) as exc:
+        if not invalid_utf8(exc):
+            raise
+        note_repair(warnings)
         return decoder.decode(repair_utf8(data))
+
+
+def valid_utf8(data: bytes, warnings: list[str]) -> bytes:
+    """``data`` itself when it is valid UTF-8 (one fast scan), else repaired with U+FFFD and noted."""
+    if data.isascii():
+        return data
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        note_repair(warnings)
+        return repair_utf8(data)
+    return data
 
 
 def e7_to_degrees(e7: np.ndarray, wrap: int) -> np.ndarray:

@@ -35,6 +35,7 @@ import pyarrow as pa
 from mobco2.errors import InputDataError
 from mobco2.ingest import times
 from mobco2.ingest.base import Batch, ParseContext, Source, points_schema
+from mobco2.ingest.jsonutil import StreamReader, decode_repairing
 
 FORMAT = "owntracks"
 DESCRIPTION = "OwnTracks Recorder .rec files and OwnTracks JSON location messages"
@@ -119,7 +120,7 @@ def _parse_lines(stream: BinaryIO, name: str, ctx: ParseContext) -> Iterator[Bat
             ctx.reject(record, "no JSON message on this line")
             continue
         try:
-            message = _DECODER.decode(stripped[start:])
+            message = decode_repairing(_DECODER, stripped[start:], ctx.warnings)
         except msgspec.ValidationError as e:
             ctx.reject(record, f"unexpected value in the JSON message ({e})")
             continue
@@ -169,7 +170,7 @@ def _parse_document(stream: BinaryIO, prefix: str, name: str, ctx: ParseContext)
     label = "data[{}]" if prefix == "data.item" else "item {}"
     index = -1
     try:
-        for index, item in enumerate(ijson.items(stream, prefix, use_float=True)):
+        for index, item in enumerate(ijson.items(StreamReader(stream), prefix, use_float=True)):
             record = label.format(index) if prefix else "document"
             if not isinstance(item, dict):
                 ctx.reject(record, "not a JSON object")

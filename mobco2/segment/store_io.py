@@ -332,19 +332,22 @@ def explain(store: Any, trip_id: str, params: SegmentParams | None = None) -> di
     Recomputes the trip's month (nothing is written) with the current parameters.
     Raises :class:`~mobco2.errors.NotFoundError` for an unknown trip id.
     """
+    from mobco2.schema import with_prefix
+
     if params is None:
         from mobco2 import config
 
         params = SegmentParams.from_config(config.load())
     with store.reader() as con:
         row = con.execute(
-            "SELECT user_id, started_at, finished_at, distance_m, main_mode, year, month FROM trips WHERE trip_id = ?",
-            [trip_id],
+            "SELECT user_id, started_at, finished_at, distance_m, main_mode, year, month, trip_id FROM trips "
+            "WHERE trip_id IN (?, ?) ORDER BY trip_id = ? DESC",  # as typed, or with the t_ prefix added
+            [trip_id.strip(), with_prefix(trip_id, "trip"), trip_id.strip()],
         ).fetchall()
         row = row[0] if row else None
         if row is None:
             raise NotFoundError(f"no trip {trip_id!r} in the store", hint="list trips with `mobco2 trips list`")
-        user, started, finished, distance, main_mode, y, m = row
+        user, started, finished, distance, main_mode, y, m, trip_id = row
         res = segment_month(con, user, int(y), int(m), params, explain=True)
     legs = (res.explanations or {}).get(trip_id)
     if legs is None:

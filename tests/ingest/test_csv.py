@@ -195,3 +195,21 @@ def test_invalid_utf8_spoils_only_its_value():
     table, ctx = parse_all(Source.from_bytes("l.csv", data))
     assert table.column("lat").to_pylist() == [48.1]
     assert ctx.rejected == 1
+
+
+@pytest.mark.parametrize(
+    ("time", "lat", "lon", "reason"),
+    [
+        ("2024-01-01T00:00:00Z", "NaN", "2.1", "lat 'NaN' is not a finite number"),
+        ("2024-01-01T00:00:00Z", "48.1", "-inf", "lon '-inf' is not a finite number"),
+        ("2024-01-01T00:00:00Z", "north", "2.1", "lat 'north' is not a number"),
+        ("2024-01-01T00:00:00Z", "", "2.1", "lat is missing"),
+        ("yesterday", "48.1", "Infinity", "time 'yesterday' is not a date and time; lon 'Infinity' is not a finite"),
+    ],
+)
+def test_a_rejected_row_says_which_cell_is_wrong_and_how(time, lat, lon, reason):
+    data = f"time,lat,lon\n2024-01-01T00:00:09Z,48.0,2.0\n{time},{lat},{lon}\n"
+    _, ctx = parse_all(Source.from_bytes("bad.csv", data.encode()))
+    assert ctx.rejected == 1
+    where, why = ctx.first_rejection[:2]
+    assert where == "line 3" and why.startswith(reason), why
