@@ -53,6 +53,20 @@ class SegmentResult:
     clean_stats: CleanStats = field(default_factory=CleanStats)
     explanations: dict[str, list[dict[str, Any]]] | None = None
     trip_ends: dict[str, dict[str, str]] | None = None  # with explain: the rule that started/ended each trip
+    kept_us: np.ndarray | None = None  # times of the points cleaning kept (UTC µs)
+    outside_us: np.ndarray | None = None  # … of those in no stay and no kept trip (a piece too short to count)
+    points_dropped: int = 0  # set per month by mobco2.segment.store_io
+    points_outside: int = 0
+
+
+def _outside(track_us: np.ndarray, kept_us: np.ndarray, ranges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Times of the kept points that no ``first..last`` range of the track covers."""
+    cover = np.zeros(track_us.size + 1, np.int64)
+    for first, last in ranges:
+        np.add.at(cover, first, 1)
+        np.add.at(cover, last + 1, -1)
+    uncovered = track_us[np.cumsum(cover[:-1]) == 0]
+    return uncovered[np.isin(uncovered, kept_us)]  # the source's synthetic points are not the user's
 
 
 def make_ids(prefix: str, user_id: str, t_us: np.ndarray) -> np.ndarray:
@@ -187,8 +201,10 @@ def _ts(values: np.ndarray) -> pa.Array:
     return pa.array(values.astype(np.int64), pa.timestamp("us", tz="UTC"))
 
 
-def _empty_result(stats: CleanStats) -> SegmentResult:
-    return SegmentResult(STAYS.empty_table(), TRIPS.empty_table(), LEGS.empty_table(), stats, {})
+def _empty_result(stats: CleanStats, kept_us: np.ndarray | None = None) -> SegmentResult:
+    kept_us = np.empty(0, np.int64) if kept_us is None else kept_us
+    return SegmentResult(STAYS.empty_table(), TRIPS.empty_table(), LEGS.empty_table(), stats, {},
+                         kept_us=kept_us, outside_us=kept_us)
 
 
 def segment_points(
@@ -225,13 +241,14 @@ def segment_points(
     user_id = user_id or "me"
     stats = CleanStats()
     track = clean(track_from_table(pts), params, stats) if pts.num_rows else track_from_table(pts)
+    kept_us = track.t_us.copy()
     src = sources_merge.read_segments(segs)
     visits = sources_merge.read_visits(to_arrow(source_visits) if source_visits is not None else None, labs)
     synth = sources_merge.synthetic_points(track, src, visits, params)
     if synth is not None:
         track = concat_tracks([track, synth])
     if len(track) < 2:
-        return _empty_result(stats)
+        return _empty_result(stats, kept_us)
     track, departures = add_departures(track, params)
     stays = find_stays(track, params, departures)
     stays, from_visit, time_conflicts = sources_merge.merge_visit_stays(track, stays, visits, src, labs, params)
@@ -356,8 +373,10 @@ def segment_points(
         }
         explanations = _explanations(leg_trip_ids, leg_ids, dec, feats, ev, params, extra)
         trip_ends = trip_end_rules(trip_ids_all[kept], trips.origin[kept], trips.dest[kept], stays)
+    outside_us = _outside(t, kept_us, [(stays.first, stays.last), (trips.first[kept], trips.last[kept])])
     return SegmentResult(
-        conform(stays_tbl, STAYS), conform(trips_tbl, TRIPS), conform(legs_tbl, LEGS), stats, explanations, trip_ends
+        conform(stays_tbl, STAYS), conform(trips_tbl, TRIPS), conform(legs_tbl, LEGS), stats, explanations, trip_ends,
+        kept_us=kept_us, outside_us=outside_us,
     )
 
 

@@ -56,13 +56,16 @@ class SegmentSummary:
     stays: int = 0
     trips: int = 0
     legs: int = 0
-    points_dropped: int = 0
+    points_dropped: int = 0  # by cleaning: no time, bad coordinates, inaccurate, repeated times, spikes
+    points_outside_trips: int = 0  # kept, but in no stay and no trip (pieces too short or too small to count)
     emissions: bool = False
 
     def line(self) -> str:
         return (
             f"{len(self.users)} user(s): {self.months_recomputed} month(s) segmented, "
             f"{self.months_skipped} unchanged; {self.stays} stays, {self.trips} trips, {self.legs} legs"
+            + (f"; {self.points_dropped} points dropped by cleaning" if self.points_dropped else "")
+            + (f"; {self.points_outside_trips} points in no stay or trip" if self.points_outside_trips else "")
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -254,7 +257,22 @@ def segment_month(con, user: str, y: int, m: int, params: SegmentParams, explain
     res.stays = _in_month(res.stays, y, m)
     res.trips = _in_month(res.trips, y, m)
     res.legs = _in_month(res.legs, y, m)
+    res.points_dropped, res.points_outside = _month_counts(points, res, y, m)
     return res
+
+
+def _month_counts(points: pa.Table, res: SegmentResult, y: int, m: int) -> tuple[int, int]:
+    """The month's points that cleaning dropped, and those it kept that fell in no stay or trip.
+
+    Counted over the month alone: the window it is segmented in overlaps the next month's."""
+    lo = int(_month_start(y, m).timestamp() * 1_000_000)
+    hi = int(_month_start(*_next_month(y, m)).timestamp() * 1_000_000)
+
+    def within(us: np.ndarray | None) -> int:
+        return 0 if us is None else int(((us >= lo) & (us < hi)).sum())
+
+    ts = points.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False) if points.num_rows else None
+    return max(within(ts) - within(res.kept_us), 0), within(res.outside_us)
 
 
 def segment(
@@ -312,7 +330,8 @@ def segment(
                 summary.stays += res.stays.num_rows
                 summary.trips += res.trips.num_rows
                 summary.legs += res.legs.num_rows
-                summary.points_dropped += res.clean_stats.rows_in - res.clean_stats.kept
+                summary.points_dropped += res.points_dropped
+                summary.points_outside_trips += res.points_outside
             months = [ym for ym, _ in todo]
             for name in ("stays", "trips", "legs"):
                 tables = [getattr(results[ym], name) for ym in months]
