@@ -45,7 +45,7 @@ def test_points_in_no_stay_or_trip_are_counted(tmp_path, monkeypatch):
 
 def test_cleaning_drops_are_counted_once_per_month(tmp_path):
     pts = _day(0)
-    spiked = pts[:50] + [(47.5, 2.0, pts[50][2] + timedelta(seconds=1))] + pts[50:]  # a 150 km spike
+    spiked = [*pts[:50], (47.5, 2.0, pts[50][2] + timedelta(seconds=1)), *pts[50:]]  # a 150 km spike
     store = Store(tmp_path / "s")
     import_paths(store, [write_gpx(tmp_path / "s.gpx", spiked)], user_id="u")
     summary = segment(store)
