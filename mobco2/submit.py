@@ -8,14 +8,14 @@ finally fails on the network records nothing, so the next run sends it again.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mobco2.errors import InputDataError, OutputError, UsageError
+from mobco2.errors import InputDataError, UsageError
+from mobco2.export.atomic import write_atomic
 from mobco2.export.send import IDEMPOTENCY_HEADER, Answer, RetryPolicy, check_url, post_document
 from mobco2.signing import canonical, document_sha256
 
@@ -65,19 +65,6 @@ def record_consent(store: Any, url: str, how: str) -> None:
         )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {e.strerror}") from None
-
-
 def submit(
     store: Any,
     month: str,
@@ -118,7 +105,7 @@ def submit(
         result.action = "dry-run"
         return result
     if out is not None:
-        _write_atomic(Path(out), body + b"\n")
+        write_atomic(Path(out), body + b"\n")
         result.action = "written"
         return result
     if not to:

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from mobco2.cohort.state import RUNS, STATE
 from mobco2.errors import NotFoundError, OutputError, UsageError
+from mobco2.export.atomic import write_atomic
 
 SECRET = "cohort.secret"
 LOW_CARBON_MODES = ("walk", "run", "bike", "ebike", "escooter", "bus", "coach", "tram", "metro", "train",
@@ -223,7 +224,7 @@ def write_cohort_report(
                 (stream or sys.stdout).write(text)
                 return []
             path = Path(out)
-            _atomic_write(path, text.encode())
+            write_atomic(path, text.encode())
             return [path]
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
@@ -233,7 +234,7 @@ def write_cohort_report(
             if fmt == "parquet":
                 _write_parquet(path, table, method)
             else:
-                _atomic_write(path, _csv_bytes(table, method))
+                write_atomic(path, _csv_bytes(table, method))
             written.append(path)
         return written
     except OSError as e:
@@ -252,15 +253,6 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
             v = v.isoformat()
         out[k] = v
     return out
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _csv_bytes(table: pa.Table, method: dict[str, Any]) -> bytes:

@@ -26,7 +26,8 @@ from typing import Any
 
 from mobco2.cooperative.registry import Registry
 from mobco2.cooperative.verify import verify_bytes
-from mobco2.errors import InputNotFoundError, OutputError, UsageError
+from mobco2.errors import InputNotFoundError, UsageError
+from mobco2.export.atomic import write_atomic
 
 DEFAULT_K = 5
 MEASURES = ("km", "trips", "co2e_kg", "saved_co2e_kg")
@@ -213,7 +214,6 @@ def write_aggregation(agg: Aggregation, fmt: str, out: Path | None, stdout: Any 
     import csv
     import io
     import json
-    import os
     import sys
 
     if fmt not in FORMATS:
@@ -245,13 +245,4 @@ def write_aggregation(agg: Aggregation, fmt: str, out: Path | None, stdout: Any 
     if out is None:
         (stdout or sys.stdout).write(payload.decode("utf-8"))
         return
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {out}: {e.strerror}") from None
+    write_atomic(out, payload)
