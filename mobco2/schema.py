@@ -42,8 +42,15 @@ class Mode(StrEnum):
 
 MODES: tuple[str, ...] = tuple(m.value for m in Mode)
 
-MODE_SOURCES = ("label", "source", "sensed", "inferred")
-"""Which evidence decided a leg's mode, strongest first (DESIGN §4)."""
+MODE_SOURCES = ("label", "source", "inferred")
+"""Which evidence decided a leg's mode, strongest first (DESIGN §3): the user's label, the source's
+own mode (a mode the user confirmed in the source app, or the source's sensed or semantic guess),
+or inference from the speed profile. Segmentation ranks the source's confirmed mode above its
+sensed one (DESIGN §4, :data:`EVIDENCE_PRIORITY`); both are stored as ``source``, and
+``segment --explain`` says which."""
+
+EVIDENCE_PRIORITY = ("label", "source (confirmed)", "source (sensed)", "inferred")
+"""The priority of evidence for a leg's mode, strongest first (DESIGN §4)."""
 
 TS = pa.timestamp("us", tz="UTC")
 

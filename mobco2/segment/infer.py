@@ -380,6 +380,16 @@ def decide(
     return Decision(mode, source, conf.astype(np.float32), occupancy, vehicle, row, rule_used, note)
 
 
+KIND_WORDS = {"source": "source (confirmed)", "sensed": "source (sensed)"}
+"""How ``--explain`` names the two levels of a source's evidence, both stored as ``source``."""
+
+
+def stored_mode_source(kind: np.ndarray) -> np.ndarray:
+    """The ``mode_source`` column (:data:`mobco2.schema.MODE_SOURCES`) of the decision's evidence
+    levels: a source's sensed mode ranks below its confirmed one here, but both are the source's."""
+    return np.where(kind == "sensed", "source", kind).astype(object)
+
+
 def _set(hit, new_mode, kind, new_conf, rows, origin, mode, source, conf, row, note, generic, inf_mode, inf_conf, how):
     """Apply evidence of ``kind`` where ``hit``; generic classes give way to specific inference."""
     idx = np.flatnonzero(hit)
@@ -389,9 +399,9 @@ def _set(hit, new_mode, kind, new_conf, rows, origin, mode, source, conf, row, n
         org = "" if origin is None else f" ({origin[i]})"
         if generic[i] and inf_mode[i] in _REFINE.get(m, ()) and inf_conf[i] >= _REFINE_MIN_CONF:
             mode[i], source[i], conf[i] = inf_mode[i], "inferred", inf_conf[i]
-            note[i] = f"{kind}{org} says {m} ({h}), a generic class: refined to {inf_mode[i]} by inference"
+            note[i] = f"{KIND_WORDS.get(kind, kind)}{org} says {m} ({h}), a generic class: refined to {inf_mode[i]} by inference"
             row[i] = rows if isinstance(rows, int) else rows[i]
             continue
         mode[i], source[i], conf[i] = m, kind, float(new_conf[i])
         row[i] = rows if isinstance(rows, int) else rows[i]
-        note[i] = f"{kind}{org}: {m} ({h})"
+        note[i] = f"{KIND_WORDS.get(kind, kind)}{org}: {m} ({h})"

@@ -347,7 +347,7 @@ def segment_points(
             "started_at": _ts(s_us),
             "finished_at": _ts(e_us),
             "mode": pa.array(dec.mode, pa.string()),
-            "mode_source": pa.array(dec.source, pa.string()),
+            "mode_source": pa.array(infer.stored_mode_source(dec.source), pa.string()),
             "mode_conf": pa.array(dec.conf, pa.float32()),
             "distance_m": feats["distance_m"],
             "occupancy": pa.array(np.where(np.isfinite(occ), occ, 0).astype(np.int16), mask=~np.isfinite(occ)),
@@ -427,14 +427,14 @@ def _explanations(trip_ids, leg_ids, dec, feats, ev, params, extra) -> dict[str,
         evidence = None
         if j >= 0:
             evidence = {
-                "kind": ev.kind[j], "origin": ev.origin[j], "mode": ev.mode[j],
+                "kind": infer.KIND_WORDS.get(ev.kind[j], ev.kind[j]), "origin": ev.origin[j], "mode": ev.mode[j],
                 "started_at": int(ev.start_us[j]), "finished_at": int(ev.end_us[j]),
             }
         out.setdefault(str(trip_ids[i]), []).append(
             {
                 "leg_id": str(leg_ids[i]),
                 "mode": dec.mode[i],
-                "mode_source": dec.source[i],
+                "mode_source": "source" if dec.source[i] == "sensed" else dec.source[i],
                 "mode_conf": round(float(dec.conf[i]), 3),
                 "reason": dec.note[i],
                 "evidence": evidence,

@@ -12,8 +12,8 @@ Never merged:
 
 * **a walk between two motorised legs** (the walk to the platform, a change of bus): a real
   transfer, however short — this is what keeps the walk to the station its own leg;
-* a leg whose mode a label decided (``mode_source`` ``label``: the user's; ``source``: a mode the
-  user confirmed in the source app). A source's *sensed* mode (Google's activity type, e-mission's
+* a leg whose mode a label decided (``mode_source`` ``label``: the user's; or a mode the user
+  confirmed in the source app, ``source (confirmed)`` in ``--explain``). A source's *sensed* mode (Google's activity type, e-mission's
   motion type) is a guess like ours and goes the same way: Google's 80 m "walk" from the car to
   the door is not a change of mode worth a leg;
 * a trip's only leg (there is no change of mode to accept);

@@ -20,8 +20,9 @@ knowledge, placed on one timeline by these rules (docs/segmentation-sources.md):
    ``source_sparse_step_s`` of them, and a segment with fewer than two raw points inside
    becomes its two end points carrying its distance.
 4. **Mode**: a source segment covering at least ``label_overlap`` of a leg decides its mode when
-   no label does (:mod:`mobco2.segment.infer`, ``mode_source`` ``source`` when the user
-   confirmed it in the app, ``sensed`` otherwise). When the points' speed profile alone says a
+   no label does (:mod:`mobco2.segment.infer`, ``mode_source`` ``source``; the evidence level,
+   ``source (confirmed)`` when the user confirmed it in the app or ``source (sensed)``, is in
+   ``--explain``). When the points' speed profile alone says a
    mode of another family (walking speeds in a "car" segment), the source still decides and
    ``--explain`` reports the conflict.
 5. **Distance**: a leg covered by source segments for at least ``label_overlap`` of its time

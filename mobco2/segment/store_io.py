@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mobco2.errors import NotFoundError, UsageError
+from mobco2.schema import EVIDENCE_PRIORITY
 from mobco2.segment.params import SegmentParams
 from mobco2.segment.pipeline import SegmentResult, segment_points
 
@@ -388,7 +389,7 @@ def explain(store: Any, trip_id: str, params: SegmentParams | None = None) -> di
         "finished_at": finished,
         "distance_m": distance,
         "main_mode": main_mode,
-        "priority": ["label", "source", "sensed", "inferred"],
+        "priority": list(EVIDENCE_PRIORITY),
         **(res.trip_ends or {}).get(trip_id, {}),
         "legs": legs,
     }

@@ -1,5 +1,6 @@
 """Trips and legs from generated multimodal traces: splitting at mode changes, mode accuracy
-from GPS alone, and the priority of evidence (label > source > sensed > inferred)."""
+from GPS alone, and the priority of evidence (label > the source's confirmed mode > its sensed mode >
+inferred; both source levels are stored as ``mode_source = source``)."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def test_priority_user_label_over_source_label_over_sensed_over_inferred(week):
     )
     sensed = segment_points(trace.points, seg)
     got = sensed.legs.to_pandas().set_index("started_at").loc[s]
-    assert (got["mode"], got.mode_source) == ("tram", "sensed")
+    assert (got["mode"], got.mode_source) == ("tram", "source")
     source_label = _label(s, e, mode="car", occupancy=3, origin="emission")
     src = segment_points(trace.points, seg, source_label)
     got = src.legs.to_pandas().set_index("started_at").loc[s]
@@ -138,7 +139,7 @@ def test_a_generic_sensed_vehicle_is_refined_by_inference(week):
     assert got["mode"] == "train" and got.mode_source == "inferred"
     seg = seg.set_column(seg.column_names.index("raw_mode"), "raw_mode", pa.array(["IN_PASSENGER_VEHICLE"]))
     got = segment_points(trace.points, seg).legs.to_pandas().set_index("leg_id").loc[train.leg_id]
-    assert got["mode"] == "car" and got.mode_source == "sensed"
+    assert got["mode"] == "car" and got.mode_source == "source"
 
 
 def test_point_hints_are_sensed_evidence():
@@ -151,7 +152,7 @@ def test_point_hints_are_sensed_evidence():
     pts["mode_hint_conf"] = np.where(inside, 0.9, np.nan)
     legs = segment_points(pts).legs.to_pandas()
     eb = legs[legs["mode"] == "ebike"]
-    assert len(eb) == 1 and eb.iloc[0].mode_source == "sensed"
+    assert len(eb) == 1 and eb.iloc[0].mode_source == "source"
 
 
 def test_plane_across_a_gap_and_hsr_by_speed():

@@ -199,7 +199,7 @@ def _tables(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
     return trips, legs
 
 
-def check_two_car_trips(store: Store, sources=("sensed",)) -> tuple[pd.DataFrame, pd.DataFrame]:
+def check_two_car_trips(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
     trips, legs = _tables(store)
     assert len(trips) == 2, trips[["started_at", "finished_at", "distance_m", "main_mode"]]
     fs = load_factor_set()
@@ -209,7 +209,7 @@ def check_two_car_trips(store: Store, sources=("sensed",)) -> tuple[pd.DataFrame
         mine = legs[legs.trip_id == trip.trip_id]
         assert len(mine) == 1, mine[["mode", "mode_source", "distance_m"]]
         leg = mine.iloc[0]
-        assert leg["mode"] == "car" and leg.mode_source in sources
+        assert leg["mode"] == "car" and leg.mode_source == "source"
         assert trip.main_mode == "car"
         assert abs(leg.distance_m - km_m) <= 0.05 * km_m, leg.distance_m
         assert abs(trip.distance_m - km_m) <= 0.05 * km_m, trip.distance_m
@@ -228,13 +228,16 @@ def test_the_semantic_day_of_the_issue(tmp_path):
     # the sparse points alone are much shorter than the road: the source measured these legs
     why = explain(store, trips.trip_id.iloc[0])
     leg = why["legs"][0]
-    assert leg["distance_from"] == "source" and leg["mode_source"] == "sensed"
+    assert leg["distance_from"] == "source" and leg["mode_source"] == "source"
+    assert leg["reason"].startswith("source (sensed)") and leg["evidence"]["kind"] == "source (sensed)"
     assert "google_semantic" in leg["reason"] and leg["evidence"]["origin"] == "google_semantic"
 
 
 def test_a_segment_the_user_confirmed_in_the_app_is_the_sources_label(tmp_path):
     store = _store_with(tmp_path, "2024_MARCH.json", semantic_day(confirmed=True))
-    check_two_car_trips(store, sources=("source",))
+    trips, _ = check_two_car_trips(store)
+    leg = explain(store, trips.trip_id.iloc[0])["legs"][0]
+    assert leg["reason"].startswith("source (confirmed)") and leg["mode_conf"] >= 0.9
 
 
 def test_a_day_with_only_segments_and_visits_keeps_working(tmp_path):

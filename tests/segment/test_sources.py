@@ -46,7 +46,7 @@ def test_a_day_with_only_semantic_segments_gives_trips_and_legs(semantic):
     legs = res.legs.to_pandas()
     assert res.trips.num_rows == 1
     assert legs["mode"].tolist() == ["walk", "car", "walk"]
-    assert set(legs.mode_source) == {"sensed"}
+    assert set(legs.mode_source) == {"source"}
     # the source's own distances, not straight lines between the ends
     seg = segs.to_pandas().sort_values("started_at")
     assert np.allclose(legs.distance_m.to_numpy(), seg.distance_m.to_numpy())
@@ -68,5 +68,5 @@ def test_a_month_of_semantic_history_with_its_raw_path_points(semantic):
         covered += ((legs.started_at < e) & (legs.finished_at > s)).any()
     assert covered / len(known) >= 0.9
     assert {"walk", "bike", "car"} <= set(legs["mode"])
-    assert (legs.mode_source.isin(["sensed", "inferred"])).all()
+    assert (legs.mode_source.isin(["source", "inferred"])).all()
     assert (trips.distance_m > 0).all()
