@@ -62,7 +62,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("segment.edge_min_duration_s", 120.0, float, "shortest stay at the very start or end of the data"),
     Setting("segment.merge_gap_s", 300.0, float, "stays this close in time and within the radius merge"),
     Setting("segment.untracked_gap_s", 43200.0, float, "a gap this long (not flight-fast) ends a trip"),
-    Setting("segment.min_trip_m", 100.0, float, "shorter trips are dropped"),
+    Setting("segment.min_trip_m", 150.0, float, "shorter trips are dropped (keep it ≥ segment.min_leg_m)"),
     Setting("segment.transfer_max_s", 1800.0, float, "a stay up to this long before boarding transit is a transfer"),
     Setting("segment.speed_window_s", 8.0, float, "half-width of the window a step's speed is measured on"),
     Setting("segment.walk_max_mps", 2.3, float, "steps up to this speed count as on foot when splitting legs"),

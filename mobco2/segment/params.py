@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 # 3: stay centres on the antimeridian; 4: bare gaps at mixed speeds are unknown; 5: real-phone trip ends;
-# 6: source visits are stays, source distances for sparse legs, leg smoothing
-ALGORITHM_VERSION = 6
+# 6: source visits are stays, source distances for sparse legs, leg smoothing;
+# 7: mode_source is label/source/inferred (a source's sensed mode is stored as source)
+ALGORITHM_VERSION = 7
 """Bump when the algorithm changes in a way that changes results: every month is recomputed."""
 
 
@@ -41,7 +42,7 @@ class SegmentParams:
     vehicle_stay_max_s: float = 600.0
     vehicle_stay_share: float = 0.5
     # trips and legs
-    min_trip_m: float = 100.0
+    min_trip_m: float = 150.0  # no less than min_leg_m: a trip is at least one leg that can stand alone
     transfer_max_s: float = 1800.0
     speed_window_s: float = 8.0
     walk_max_mps: float = 2.3

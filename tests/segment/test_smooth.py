@@ -118,7 +118,7 @@ def test_a_short_walk_between_two_motorised_legs_stays_its_own_leg():
 
 
 def _short_legs(legs: pd.DataFrame, params: SegmentParams) -> pd.DataFrame:
-    """Legs below the minimum, except walks between two motorised legs and a trip's only leg.
+    """Legs below the minimum, except walks between two motorised legs (issue 16's rule).
 
     (Labelled legs are never merged either, but no sample holds a short one.)"""
     legs = legs.sort_values(["trip_id", "started_at"]).reset_index(drop=True)
@@ -129,8 +129,7 @@ def _short_legs(legs: pd.DataFrame, params: SegmentParams) -> pd.DataFrame:
     motor = ~legs["mode"].isin(NOT_MOTORISED)
     between = (legs["mode"] == "walk") & same_prev & same_next & motor.shift(1, fill_value=False) & motor.shift(
         -1, fill_value=False)
-    alone = ~same_prev & ~same_next  # a trip's only leg: no change of mode to accept
-    return legs[short & ~between & ~alone]
+    return legs[short & ~between]
 
 
 SAMPLE_FILES = sorted(str(p.relative_to(SAMPLES)) for p in SAMPLES.rglob("*") if p.is_file() and p.name != "SOURCES.md")
