@@ -66,7 +66,13 @@ def _outside(track_us: np.ndarray, kept_us: np.ndarray, ranges: list[tuple[np.nd
         np.add.at(cover, first, 1)
         np.add.at(cover, last + 1, -1)
     uncovered = track_us[np.cumsum(cover[:-1]) == 0]
-    return uncovered[np.isin(uncovered, kept_us)]  # the source's synthetic points are not the user's
+    # the source's synthetic points are not the user's: keep those among kept_us. A binary search in the
+    # (already sorted) kept times, not np.isin, whose hashing of 1.5 M values cost a person-year 2.2 s.
+    keys = kept_us if kept_us.size < 2 or bool(np.all(kept_us[1:] >= kept_us[:-1])) else np.sort(kept_us)
+    at = np.searchsorted(keys, uncovered)
+    found = at < keys.size
+    found[found] = keys[at[found]] == uncovered[found]
+    return uncovered[found]
 
 
 def make_ids(prefix: str, user_id: str, t_us: np.ndarray) -> np.ndarray:
