@@ -15,7 +15,6 @@ lazy_pandas.install()  # before anything can import pyarrow
 import typer  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
 
-from mobco2 import __version__  # noqa: E402
 from mobco2.errors import EXIT_FAILURE, Mobco2Error  # noqa: E402
 from mobco2_cli.common import STATE, stderr  # noqa: E402
 
@@ -101,6 +100,8 @@ Example:
 
 def _version(value: bool) -> None:
     if value:
+        from mobco2 import __version__
+
         typer.echo(f"mobco2 {__version__}")
         raise typer.Exit()
 

@@ -7,16 +7,10 @@ The library behind the ``mobco2`` command. Names follow the command line::
     mobco2.ingest.import_paths(store, ["Takeout.zip"], user_id="me")
 """
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mobco2.store import Store
-
-try:
-    __version__ = version("mobco2")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
 
 __all__ = ["Store", "__version__"]
 
@@ -27,4 +21,13 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
         from mobco2.store import Store
 
         return Store
+    if name == "__version__":  # importlib.metadata costs ~40 ms of every command's start-up: only on demand
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("mobco2")
+        except PackageNotFoundError:  # running from a source tree without installation
+            found = "0.0.0+unknown"
+        globals()["__version__"] = found
+        return found
     raise AttributeError(f"module 'mobco2' has no attribute {name!r}")

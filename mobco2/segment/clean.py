@@ -18,16 +18,20 @@ Steps, all over whole columns (no loop per point):
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from mobco2.schema import MODES
 from mobco2.segment.geo import M_PER_DEG, cos_lat_fast, wrap_dlon
 from mobco2.segment.params import SegmentParams
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPIKE_FLIGHT_SPEED_MPS = 50.0
 """Neighbours joined directly faster than this are a flight: a fast point between them is kept."""
@@ -151,7 +155,9 @@ def to_arrow(points: pa.Table | pd.DataFrame) -> pa.Table:
     """Accept a pandas DataFrame or an Arrow table; return an Arrow table."""
     if isinstance(points, pa.Table):
         return points
-    if isinstance(points, pd.DataFrame):
+    # a DataFrame exists only once pandas is imported: the store's path (Arrow) never loads it
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(points, pandas.DataFrame):
         return pa.Table.from_pandas(points, preserve_index=False)
     raise TypeError(f"points must be a pandas DataFrame or a pyarrow Table, not {type(points).__name__}")
 

@@ -31,10 +31,11 @@ rule's, point for point (a property test checks it against a plain loop).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from mobco2.schema import MODES
@@ -42,6 +43,9 @@ from mobco2.segment.clean import NO_MODE, CleanStats, Track, clean, concat_track
 from mobco2.segment.geo import haversine_m, local_d2_m2
 from mobco2.segment.params import SegmentParams
 from mobco2.segment.sliding import sliding_runs
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CORE_SHARE = 0.5
 TRIM_MAX_S = 120.0
@@ -488,7 +492,8 @@ def detect_stays(
             "n_points": pa.array(stays.n_points.astype(np.int32), pa.int32()),
         }
     )
-    if isinstance(points, pd.DataFrame):
+    pandas = sys.modules.get("pandas")  # a DataFrame exists only once pandas is imported
+    if pandas is not None and isinstance(points, pandas.DataFrame):
         return table.to_pandas()
     return table
 

@@ -100,3 +100,12 @@ def test_lazy_pandas_leaves_pyarrow_working_with_pandas(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                           cwd=Path(__file__).resolve().parents[2])
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_root_help_does_not_read_package_metadata():
+    # importlib.metadata (~40 ms) is loaded for --version only, not for every command's start-up
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(["importlib.metadata"]), "--help"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
+    )
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == {"code": 0, "loaded": []}
