@@ -27,7 +27,9 @@ What becomes what (elements are matched on their local name; namespaces and pref
 - Unparseable ``lat``/``lon`` text rejects the point; range checks are the importer's.
 
 Speed: content is read in chunks of ~8 MiB cut after a point's end tag. Expat validates every
-chunk (well-formedness; entity declarations are refused, see :mod:`.xmlsafe`). A chunk of "plain"
+chunk (well-formedness; entity declarations are refused, see :mod:`.xmlsafe`); for a file on
+disk of a few MB or more it does so in a forked process (``xmlsafe.BackgroundCheck``) while the
+tokenizer reads, and the file is accepted only after its verdict. A chunk of "plain"
 GPX — what writers produce — is then read by the vectorised tokenizer of :mod:`.gpx_scan`;
 anything else (comments, CDATA, entity references in values, odd quoting…) goes through the
 expat handlers below, which define the semantics above. Both share one state and one converter,
