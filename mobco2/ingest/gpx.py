@@ -27,7 +27,9 @@ What becomes what (elements are matched on their local name; namespaces and pref
 - Unparseable ``lat``/``lon`` text rejects the point; range checks are the importer's.
 
 Speed: content is read in chunks of ~8 MiB cut after a point's end tag. Expat validates every
-chunk (well-formedness; entity declarations are refused, see :mod:`.xmlsafe`). A chunk of "plain"
+chunk (well-formedness; entity declarations are refused, see :mod:`.xmlsafe`); for a file on
+disk of a few MB or more it does so in a forked process (``xmlsafe.BackgroundCheck``) while the
+tokenizer reads, and the file is accepted only after its verdict. A chunk of "plain"
 GPX — what writers produce — is then read by the vectorised tokenizer of :mod:`.gpx_scan`;
 anything else (comments, CDATA, entity references in values, odd quoting…) goes through the
 expat handlers below, which define the semantics above. Both share one state and one converter,
@@ -139,7 +141,7 @@ def _cut(reader: XmlReader) -> Iterator[bytes]:
     pending = b""
     for chunk in reader:
         data = pending + chunk if pending else chunk
-        cut = max(data.rfind(b"trkpt>") + 6, data.rfind(b"rtept>") + 6, data.rfind(b"wpt>") + 4)
+        cut = _last_point_end(data)
         if cut < 6 and len(data) > 4 * reader.chunk_bytes:
             cut = data.rfind(b">") + 1  # no points for a long stretch: any tag boundary will do
         if cut < 6:
@@ -149,6 +151,22 @@ def _cut(reader: XmlReader) -> Iterator[bytes]:
         pending = data[cut:]
     if pending:
         yield pending
+
+
+_TAIL = 1 << 16
+
+
+def _last_point_end(data: bytes) -> int:
+    """The position just after the last ``trkpt>``, ``rtept>`` or ``wpt>`` in ``data`` (< 6 if none).
+
+    Looked for in the last 64 KiB first: a tag missing from a track file (``rtept>``) would
+    otherwise cost a scan of the whole chunk. Any hit there is after every hit before it, so the
+    maximum is the same as over the whole chunk."""
+    for lo in (max(0, len(data) - _TAIL), 0):
+        cut = max(data.rfind(b"trkpt>", lo) + 6, data.rfind(b"rtept>", lo) + 6, data.rfind(b"wpt>", lo) + 4)
+        if cut >= 6 or lo == 0:
+            return cut
+    return 0  # not reached
 
 
 def _map_type(raw: str, ctx: ParseContext) -> str | None:

@@ -566,3 +566,19 @@ def test_end_tags_take_the_code_of_their_start_across_chunks():
     raw, state, _ = gpx_scan.analyse(rest, plan[1], False)
     assert state.depth == 3 and state.hint is None and raw.seg.tolist() == [True]
     assert raw.hint.to_pylist() == [None]  # the new trk has no <type>
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["<trkpt>", "</trkpt>", "</rtept>", "<wpt/>", "</wpt>", "wpt>", "x", " ", ">", "<e/>"]),
+             max_size=40),
+    st.integers(1, 64),
+)
+def test_last_point_end_looks_in_the_tail_first_and_agrees_with_the_whole(pieces, tail):
+    data = "".join(pieces).encode()
+    whole = max(data.rfind(b"trkpt>") + 6, data.rfind(b"rtept>") + 6, data.rfind(b"wpt>") + 4)
+    old, gpx._TAIL = gpx._TAIL, tail
+    try:
+        assert gpx._last_point_end(data) == whole
+    finally:
+        gpx._TAIL = old

@@ -85,3 +85,28 @@ def test_a_check_that_dies_is_reported_lost(background_check, tmp_path):
     os.kill(check._process.pid, signal.SIGKILL)
     with pytest.raises(xmlsafe.CheckLost):
         check.verdict()
+
+
+def test_a_month_sized_file_is_checked_beside_the_tokenizer_and_a_late_fault_still_refuses_it(tmp_path):
+    """At the default threshold a monthly GPX (a few MB, as a person-year holds) gets the forked
+    check, and a mismatched tag deep inside it still fails the import whole: exit 65, store unchanged."""
+    from mobco2.ingest import import_paths
+    from mobco2.store import Store
+    from tests.ingest.test_importer import snapshot
+
+    good = _track(40_000)
+    assert len(good) >= xmlsafe.BACKGROUND_CHECK_MIN_BYTES
+    assert xmlsafe.BackgroundCheck.start(_on_disk(tmp_path, good, "month.gpx"), "GPX") is not None
+    cut = good.rfind(b"</trkpt>", 0, len(good) - 1000)
+    broken = good[:cut] + b"</trkseg>" + good[cut + len(b"</trkpt>"):]
+    store = Store(tmp_path / "store")
+    store.info()
+    import_paths(store, [_on_disk(tmp_path, _track(10), "first.gpx").path], user_id="me")
+    before = snapshot(store)
+    res = import_paths(store, [_on_disk(tmp_path, broken, "broken.gpx").path], user_id="me")
+    r = res.files[0]
+    assert r.status == "failed" and r.exit_code == 65, r
+    assert "broken.gpx" in r.message and "mismatched tag" in r.message
+    assert snapshot(store) == before
+    ok = import_paths(store, [_on_disk(tmp_path, good, "month.gpx").path], user_id="me")
+    assert ok.exit_code == 0 and ok.total("added") == 40_000 - 10  # the first ten are already in
