@@ -399,7 +399,8 @@ def _set(hit, new_mode, kind, new_conf, rows, origin, mode, source, conf, row, n
         org = "" if origin is None else f" ({origin[i]})"
         if generic[i] and inf_mode[i] in _REFINE.get(m, ()) and inf_conf[i] >= _REFINE_MIN_CONF:
             mode[i], source[i], conf[i] = inf_mode[i], "inferred", inf_conf[i]
-            note[i] = f"{KIND_WORDS.get(kind, kind)}{org} says {m} ({h}), a generic class: refined to {inf_mode[i]} by inference"
+            said = f"{KIND_WORDS.get(kind, kind)}{org} says {m} ({h})"
+            note[i] = f"{said}, a generic class: refined to {inf_mode[i]} by inference"
             row[i] = rows if isinstance(rows, int) else rows[i]
             continue
         mode[i], source[i], conf[i] = m, kind, float(new_conf[i])

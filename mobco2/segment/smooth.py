@@ -13,10 +13,11 @@ Never merged:
 * **a walk between two motorised legs** (the walk to the platform, a change of bus): a real
   transfer, however short — this is what keeps the walk to the station its own leg;
 * a leg whose mode a label decided (``mode_source`` ``label``: the user's; or a mode the user
-  confirmed in the source app, ``source (confirmed)`` in ``--explain``). A source's *sensed* mode (Google's activity type, e-mission's
-  motion type) is a guess like ours and goes the same way: Google's 80 m "walk" from the car to
-  the door is not a change of mode worth a leg;
-* a trip's only leg (there is no change of mode to accept);
+  confirmed in the source app, ``source (confirmed)`` in ``--explain``). A source's *sensed*
+  mode (Google's activity type, e-mission's motion type) is a guess like ours and goes the
+  same way: Google's 80 m "walk" from the car to the door is not a change of mode worth a leg;
+* a trip's only leg (there is no change of mode to accept; ``min_trip_m`` ≥ ``min_leg_m`` keeps
+  it from being shorter than a leg);
 * into an ``unknown`` leg (a bare jump across a signal gap): the known mode would be lost.
 
 The merged leg takes its neighbour's decision (mode, ``mode_source``, confidence, evidence).
