@@ -417,6 +417,7 @@ def _purposes(s: np.ndarray, e: np.ndarray, trip_ids: np.ndarray, ev: infer.Evid
 def _explanations(trip_ids, leg_ids, dec, feats, ev, params, extra) -> dict[str, list[dict[str, Any]]]:
     """Per trip id, one entry per leg: decision, evidence, features and the rule's thresholds."""
     out: dict[str, list[dict[str, Any]]] = {}
+    stored = infer.stored_mode_source(dec.source)
     for i in range(len(leg_ids)):
         r = int(dec.rule_idx[i])
         rule = None
@@ -442,7 +443,7 @@ def _explanations(trip_ids, leg_ids, dec, feats, ev, params, extra) -> dict[str,
             {
                 "leg_id": str(leg_ids[i]),
                 "mode": dec.mode[i],
-                "mode_source": "source" if dec.source[i] == "sensed" else dec.source[i],
+                "mode_source": stored[i],
                 "mode_conf": round(float(dec.conf[i]), 3),
                 "reason": dec.note[i],
                 "evidence": evidence,
